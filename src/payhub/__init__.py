@@ -1,0 +1,3 @@
+"""PayHub: the payment middle platform an internet platform and its partner bank run together."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Money, currencies, ids, clock, errors and configuration: the conventions every module shares."""

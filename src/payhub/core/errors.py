@@ -1,0 +1,403 @@
+"""The error catalogue: every failure PayHub reports has a stable code listed here.
+
+A code never changes meaning once published. Each entry carries the HTTP status, the
+error type, whether retrying the same request may succeed, and messages in English and
+Chinese. Messages are templates; their fields never hold card data or secrets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorType(StrEnum):
+    INVALID_REQUEST = "invalid_request"
+    AUTHENTICATION = "authentication"
+    PERMISSION = "permission"
+    PAYMENT = "payment"
+    CONFLICT = "conflict"
+    RATE_LIMIT = "rate_limit"
+    API = "api"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSpec:
+    code: str
+    status: int
+    type: ErrorType
+    retryable: bool
+    message_en: str
+    message_zh: str
+
+
+_T = ErrorType
+_SPECS: tuple[ErrorSpec, ...] = (
+    # Request shape
+    ErrorSpec(
+        "validation_error",
+        400,
+        _T.INVALID_REQUEST,
+        False,
+        "The request is invalid: {detail}",
+        "请求参数无效:{detail}",
+    ),
+    ErrorSpec(
+        "malformed_json",
+        400,
+        _T.INVALID_REQUEST,
+        False,
+        "The request body is not valid JSON.",
+        "请求体不是合法的 JSON。",
+    ),
+    ErrorSpec(
+        "invalid_id",
+        400,
+        _T.INVALID_REQUEST,
+        False,
+        "The value of {param} is not a valid id.",
+        "{param} 不是合法的标识。",
+    ),
+    ErrorSpec(
+        "payload_too_large",
+        413,
+        _T.INVALID_REQUEST,
+        False,
+        "The request body is larger than {limit} bytes.",
+        "请求体超过 {limit} 字节。",
+    ),
+    ErrorSpec(
+        "route_not_found",
+        404,
+        _T.INVALID_REQUEST,
+        False,
+        "No route matches {method} {path}.",
+        "没有与 {method} {path} 匹配的接口。",
+    ),
+    ErrorSpec(
+        "method_not_allowed",
+        405,
+        _T.INVALID_REQUEST,
+        False,
+        "{method} is not allowed on {path}.",
+        "{path} 不支持 {method} 方法。",
+    ),
+    ErrorSpec(
+        "batch_too_large",
+        400,
+        _T.INVALID_REQUEST,
+        False,
+        "A batch holds at most {limit} items.",
+        "单个批次最多包含 {limit} 条。",
+    ),
+    # Money
+    ErrorSpec(
+        "amount_invalid",
+        400,
+        _T.INVALID_REQUEST,
+        False,
+        "Amounts are positive integers in minor units.",
+        "金额必须是以最小货币单位表示的正整数。",
+    ),
+    ErrorSpec(
+        "amount_too_large",
+        400,
+        _T.INVALID_REQUEST,
+        False,
+        "The amount exceeds the largest amount PayHub can hold (2^63-1 minor units).",
+        "金额超过系统可表示的上限(2^63-1 个最小货币单位)。",
+    ),
+    ErrorSpec(
+        "currency_invalid",
+        400,
+        _T.INVALID_REQUEST,
+        False,
+        "{currency} is not an ISO 4217 currency that carries money.",
+        "{currency} 不是可用于资金的 ISO 4217 币种。",
+    ),
+    ErrorSpec(
+        "currency_mismatch",
+        400,
+        _T.INVALID_REQUEST,
+        False,
+        "The currencies do not match: {detail}",
+        "币种不一致:{detail}",
+    ),
+    # Authentication and permission
+    ErrorSpec(
+        "api_key_missing",
+        401,
+        _T.AUTHENTICATION,
+        False,
+        "No API key was given. Send 'Authorization: Bearer <key>'.",
+        "未提供 API 密钥,请发送 'Authorization: Bearer <密钥>'。",
+    ),
+    ErrorSpec(
+        "api_key_invalid",
+        401,
+        _T.AUTHENTICATION,
+        False,
+        "The API key is unknown, expired or revoked.",
+        "API 密钥无效、已过期或已吊销。",
+    ),
+    ErrorSpec(
+        "permission_denied",
+        403,
+        _T.PERMISSION,
+        False,
+        "This API key may not do this; it needs the {scope} scope.",
+        "该 API 密钥无权执行此操作,需要 {scope} 权限。",
+    ),
+    # Idempotency
+    ErrorSpec(
+        "idempotency_key_invalid",
+        400,
+        _T.INVALID_REQUEST,
+        False,
+        "Idempotency keys are 1 to 255 printable ASCII characters.",
+        "幂等键必须是 1 到 255 个可打印 ASCII 字符。",
+    ),
+    ErrorSpec(
+        "idempotency_key_reused",
+        409,
+        _T.CONFLICT,
+        False,
+        "This idempotency key was already used with a different request.",
+        "该幂等键已用于另一个不同的请求。",
+    ),
+    ErrorSpec(
+        "idempotency_key_in_use",
+        409,
+        _T.CONFLICT,
+        True,
+        "A request with this idempotency key is still being processed; retry shortly.",
+        "使用该幂等键的请求仍在处理中,请稍后重试。",
+    ),
+    # Ledger
+    ErrorSpec(
+        "account_not_found",
+        404,
+        _T.INVALID_REQUEST,
+        False,
+        "No such ledger account: {account}.",
+        "账户不存在:{account}。",
+    ),
+    ErrorSpec(
+        "account_code_taken",
+        409,
+        _T.CONFLICT,
+        False,
+        "A ledger account {account} in {currency} already exists.",
+        "币种为 {currency} 的账户 {account} 已存在。",
+    ),
+    ErrorSpec(
+        "account_code_invalid",
+        400,
+        _T.INVALID_REQUEST,
+        False,
+        "Account codes are segments of letters, digits, '_' or '-' joined by ':'.",
+        "账户代码由字母、数字、'_' 或 '-' 组成的段以 ':' 连接。",
+    ),
+    ErrorSpec(
+        "account_flags_invalid",
+        400,
+        _T.INVALID_REQUEST,
+        False,
+        "These account flags cannot be combined: {detail}",
+        "账户标志不能这样组合:{detail}",
+    ),
+    ErrorSpec(
+        "journal_not_found",
+        404,
+        _T.INVALID_REQUEST,
+        False,
+        "No such journal: {journal}.",
+        "分录不存在:{journal}。",
+    ),
+    ErrorSpec(
+        "journal_unbalanced",
+        400,
+        _T.INVALID_REQUEST,
+        False,
+        "Debits and credits differ in {currency}: a journal must balance in every currency.",
+        "{currency} 的借方与贷方不相等:分录在每个币种上都必须平衡。",
+    ),
+    ErrorSpec(
+        "journal_too_few_postings",
+        400,
+        _T.INVALID_REQUEST,
+        False,
+        "A journal needs at least two postings.",
+        "一笔分录至少需要两条记账行。",
+    ),
+    ErrorSpec(
+        "journal_conflict",
+        409,
+        _T.CONFLICT,
+        False,
+        "Journal {journal} already exists with different content.",
+        "分录 {journal} 已存在且内容不同。",
+    ),
+    ErrorSpec(
+        "journal_already_reversed",
+        409,
+        _T.CONFLICT,
+        False,
+        "Journal {journal} has already been reversed.",
+        "分录 {journal} 已被冲正。",
+    ),
+    ErrorSpec(
+        "journal_not_reversible",
+        409,
+        _T.CONFLICT,
+        False,
+        "Journal {journal} cannot be reversed: {detail}",
+        "分录 {journal} 不能冲正:{detail}",
+    ),
+    ErrorSpec(
+        "linked_journal_failed",
+        409,
+        _T.CONFLICT,
+        False,
+        "A journal linked with this one was rejected, so this one was not posted.",
+        "与本分录关联的分录被拒绝,本分录未记账。",
+    ),
+    ErrorSpec(
+        "insufficient_funds",
+        402,
+        _T.PAYMENT,
+        False,
+        "Account {account} does not have enough funds: its debits may not exceed its credits.",
+        "账户 {account} 余额不足:借方不得超过贷方。",
+    ),
+    ErrorSpec(
+        "exceeds_debits",
+        402,
+        _T.PAYMENT,
+        False,
+        "Account {account} may not be credited beyond its debits.",
+        "账户 {account} 的贷方不得超过借方。",
+    ),
+    ErrorSpec(
+        "hold_not_found",
+        404,
+        _T.INVALID_REQUEST,
+        False,
+        "No such hold: {hold}.",
+        "预授权冻结不存在:{hold}。",
+    ),
+    ErrorSpec(
+        "hold_already_resolved",
+        409,
+        _T.CONFLICT,
+        False,
+        "Hold {hold} is already {status}.",
+        "冻结 {hold} 已处于 {status} 状态。",
+    ),
+    ErrorSpec(
+        "hold_expired",
+        409,
+        _T.CONFLICT,
+        False,
+        "Hold {hold} expired at {expires_at}.",
+        "冻结 {hold} 已于 {expires_at} 过期。",
+    ),
+    ErrorSpec(
+        "hold_post_exceeds_pending",
+        400,
+        _T.INVALID_REQUEST,
+        False,
+        "Posting {account} exceeds what hold {hold} reserved for it.",
+        "对账户 {account} 的入账超过冻结 {hold} 预留的金额。",
+    ),
+    # Platform
+    ErrorSpec(
+        "concurrent_update",
+        409,
+        _T.CONFLICT,
+        True,
+        "The request collided with a concurrent update; retry it.",
+        "请求与并发更新冲突,请重试。",
+    ),
+    ErrorSpec(
+        "service_unavailable",
+        503,
+        _T.API,
+        True,
+        "PayHub cannot reach its database right now; retry shortly.",
+        "系统暂时无法访问数据库,请稍后重试。",
+    ),
+    ErrorSpec(
+        "internal_error",
+        500,
+        _T.API,
+        True,
+        "Something went wrong on our side; it has been logged.",
+        "系统内部错误,已记录。",
+    ),
+)
+
+CATALOGUE: dict[str, ErrorSpec] = {spec.code: spec for spec in _SPECS}
+
+
+class _Fields(dict[str, Any]):
+    """Leaves unknown template fields visible instead of raising KeyError."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+class PayHubError(Exception):
+    """A failure with a catalogue code. Raise it anywhere; the API renders it."""
+
+    def __init__(self, code: str, *, param: str | None = None, **fields: Any) -> None:
+        if code not in CATALOGUE:
+            raise KeyError(f"error code {code!r} is not in the catalogue")
+        self.spec = CATALOGUE[code]
+        self.param = param
+        self.fields = fields
+        super().__init__(f"{code}: {self.message('en')}")
+
+    @property
+    def code(self) -> str:
+        return self.spec.code
+
+    @property
+    def status(self) -> int:
+        return self.spec.status
+
+    def message(self, language: str = "en") -> str:
+        template = self.spec.message_zh if language == "zh" else self.spec.message_en
+        return template.format_map(_Fields(param=self.param or "", **self.fields))
+
+    def to_body(self, *, request_id: str | None, language: str = "en") -> dict[str, Any]:
+        return {
+            "error": {
+                "code": self.spec.code,
+                "type": self.spec.type.value,
+                "message": self.message(language),
+                "param": self.param,
+                "retryable": self.spec.retryable,
+                "request_id": request_id,
+            }
+        }
+
+
+def language_from_header(accept_language: str | None) -> str:
+    """'zh' when the client prefers Chinese (zh, zh-CN, zh-Hans…), else 'en'."""
+    if not accept_language:
+        return "en"
+    best_lang, best_q = "en", -1.0
+    for part in accept_language.split(","):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        lang = "zh" if tag.lower().startswith("zh") else "en"
+        if q > best_q:
+            best_lang, best_q = lang, q
+    return best_lang

@@ -1,0 +1,65 @@
+"""Opaque, prefixed, time-sortable ids: `acct_01JD8Z3V6W7X8Y9Z0A1B2C3D4E`.
+
+The body is 26 Crockford base-32 characters: 48 bits of milliseconds since the epoch,
+then 80 bits that are random for the first id of a millisecond and incremented for the
+next ones, so ids made by one process sort in creation order and ids from different
+processes sort by time.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+
+from payhub.core import clock
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_BODY = r"[0-9A-HJKMNP-TV-Z]{26}"
+_PREFIX = re.compile(r"^[a-z]{2,8}$")
+
+_lock = threading.Lock()
+_last_ms = -1
+_last_rand = 0
+
+
+def _encode(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        value, digit = divmod(value, 32)
+        chars.append(_ALPHABET[digit])
+    return "".join(reversed(chars))
+
+
+def new_id(prefix: str) -> str:
+    """A new id with the given prefix (lowercase letters, e.g. 'pay', 'acct')."""
+    global _last_ms, _last_rand
+    if not _PREFIX.match(prefix):
+        raise ValueError(f"bad id prefix {prefix!r}")
+    ms = int(clock.now().timestamp() * 1000)
+    with _lock:
+        if ms <= _last_ms:
+            # Same (or an earlier, if the clock was moved back) millisecond: stay monotonic.
+            ms = _last_ms
+            _last_rand = (_last_rand + 1) % (1 << 80)
+        else:
+            _last_ms = ms
+            _last_rand = secrets.randbits(79)  # headroom so increments rarely wrap
+        rand = _last_rand
+    return f"{prefix}_{_encode(ms, 10)}{_encode(rand, 16)}"
+
+
+def id_pattern(prefix: str) -> re.Pattern[str]:
+    return re.compile(rf"^{prefix}_{_BODY}$")
+
+
+def is_id(value: str, prefix: str) -> bool:
+    return bool(id_pattern(prefix).match(value))
+
+
+# Ids chosen by clients (journal ids, for idempotent posting): short, printable, no spaces.
+CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
+
+
+def is_client_id(value: str) -> bool:
+    return bool(CLIENT_ID.match(value))

@@ -1,0 +1,1 @@
+"""Database access: engine, sessions, transactions with retry, the base model and migrations."""

@@ -1,0 +1,117 @@
+"""One engine per process, sessions per unit of work, and transactions that retry.
+
+Services take an `AsyncSession`, flush but never commit; the edge (an HTTP request, a
+CLI command, a job) owns the transaction and commits it once. `run_in_transaction`
+retries the whole unit when the database reports a serialisation failure, a deadlock or
+a locked SQLite file, and when a service raises `RetryTransaction`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from payhub.core.config import Settings, get_settings
+from payhub.core.errors import PayHubError
+from payhub.db.engine import is_sqlite_url, make_engine
+
+T = TypeVar("T")
+
+# PostgreSQL SQLSTATEs that mean "run the same transaction again".
+_RETRY_SQLSTATES = {"40001", "40P01"}
+
+
+class RetryTransaction(Exception):  # noqa: N818 - it is a signal, not an error
+    """Raised by a service when what it read was overtaken by a concurrent writer."""
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.engine: AsyncEngine = make_engine(url, pool_size=pool_size)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return is_sqlite_url(self.url)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session whose transaction commits when the block ends without an error."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    async def run_in_transaction(
+        self,
+        work: Callable[[AsyncSession], Awaitable[T]],
+        *,
+        attempts: int = 5,
+    ) -> T:
+        """Run `work` in a fresh transaction and commit; retry it on transient conflicts."""
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.session() as session:
+                    return await work(session)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                if attempt == attempts:
+                    raise PayHubError("concurrent_update") from exc
+                # Jittered backoff so colliding writers do not collide again in lockstep.
+                await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))  # noqa: S311
+        raise AssertionError("unreachable")
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error from any driver, if it has one."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for attr in ("sqlstate", "pgcode"):
+            value = getattr(current, attr, None)
+            if isinstance(value, str):
+                return value
+        current = getattr(current, "orig", None) or current.__cause__
+    return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, RetryTransaction):
+        return True
+    if isinstance(exc, DBAPIError):
+        if sqlstate(exc) in _RETRY_SQLSTATES:
+            return True
+        if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig):
+            return True
+    return False
+
+
+_database: Database | None = None
+
+
+def get_database(settings: Settings | None = None) -> Database:
+    """The process-wide database for the configured URL (created on first use)."""
+    global _database
+    settings = settings or get_settings()
+    if _database is None or _database.url != settings.database_url:
+        _database = Database(settings.database_url, pool_size=settings.database_pool_size)
+    return _database
+
+
+def set_database(database: Database | None) -> None:
+    global _database
+    _database = database

@@ -1,0 +1,1 @@
+"""Idempotency keys for POST requests: a replay returns the first response."""

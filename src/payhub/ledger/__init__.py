@@ -1,0 +1,1 @@
+"""The double-entry ledger: accounts, balanced immutable journals, two-phase holds, balances."""

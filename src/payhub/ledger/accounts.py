@@ -1,0 +1,299 @@
+"""Ledger accounts: creation, lookup, balances and entry listings."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payhub.core import clock
+from payhub.core.errors import PayHubError
+from payhub.core.ids import is_id, new_id
+from payhub.core.money import check_currency
+from payhub.ledger.domain import AccountView, BalanceView, EntryView, Side
+from payhub.ledger.models import Account, Balance, Entry
+
+# Codes follow the chart of accounts: segments joined by ':' (`merchant:mer_…:available`).
+ACCOUNT_CODE = re.compile(r"^[A-Za-z0-9_\-]+(:[A-Za-z0-9_\-]+)*$")
+MAX_SHARDS = 256
+
+
+def account_view(row: Account) -> AccountView:
+    return AccountView(
+        id=row.id,
+        code=row.code,
+        currency=row.currency,
+        name=row.name,
+        owner=row.owner,
+        normal_side=Side(row.normal_side),
+        debits_must_not_exceed_credits=row.debits_must_not_exceed_credits,
+        credits_must_not_exceed_debits=row.credits_must_not_exceed_debits,
+        shards=row.shards,
+        metadata=dict(row.metadata_),
+        created_at=row.created_at,
+    )
+
+
+async def create_account(
+    session: AsyncSession,
+    *,
+    code: str,
+    currency: str,
+    normal_side: Side,
+    name: str | None = None,
+    owner: str | None = None,
+    debits_must_not_exceed_credits: bool = False,
+    credits_must_not_exceed_debits: bool = False,
+    shards: int = 1,
+    metadata: dict[str, Any] | None = None,
+) -> AccountView:
+    """Open an account. Hot accounts (`shards` > 1) spread their balance over several rows so
+    concurrent postings do not queue on one lock; they cannot carry balance limits, which
+    would need all shards at once."""
+    if len(code) > 160 or not ACCOUNT_CODE.match(code):
+        raise PayHubError("account_code_invalid", param="code")
+    check_currency(currency)
+    if debits_must_not_exceed_credits and credits_must_not_exceed_debits:
+        raise PayHubError(
+            "account_flags_invalid",
+            param="flags",
+            detail="an account cannot limit both its debits and its credits",
+        )
+    if not 1 <= shards <= MAX_SHARDS:
+        raise PayHubError("validation_error", param="shards", detail=f"shards is 1 to {MAX_SHARDS}")
+    if shards > 1 and (debits_must_not_exceed_credits or credits_must_not_exceed_debits):
+        raise PayHubError(
+            "account_flags_invalid",
+            param="shards",
+            detail="a sharded (hot) account cannot carry a balance limit",
+        )
+    existing = await find_account(session, code, currency)
+    if existing is not None:
+        raise PayHubError("account_code_taken", param="code", account=code, currency=currency)
+    row = Account(
+        id=new_id("acct"),
+        code=code,
+        currency=currency,
+        name=name or code,
+        owner=owner,
+        normal_side=normal_side.value,
+        debits_must_not_exceed_credits=debits_must_not_exceed_credits,
+        credits_must_not_exceed_debits=credits_must_not_exceed_debits,
+        shards=shards,
+        metadata_=metadata or {},
+        created_at=clock.now(),
+    )
+    session.add(row)
+    session.add_all(Balance(account_id=row.id, shard=s) for s in range(shards))
+    try:
+        await session.flush()
+    except IntegrityError:
+        # A concurrent request opened the same account first.
+        raise PayHubError(
+            "account_code_taken", param="code", account=code, currency=currency
+        ) from None
+    return account_view(row)
+
+
+async def ensure_account(
+    session: AsyncSession,
+    *,
+    code: str,
+    currency: str,
+    normal_side: Side,
+    name: str | None = None,
+    owner: str | None = None,
+    debits_must_not_exceed_credits: bool = False,
+    credits_must_not_exceed_debits: bool = False,
+    shards: int = 1,
+) -> AccountView:
+    """The account with this code and currency, opened with these settings if it is missing."""
+    existing = await find_account(session, code, currency)
+    if existing is not None:
+        return existing
+    return await create_account(
+        session,
+        code=code,
+        currency=currency,
+        normal_side=normal_side,
+        name=name,
+        owner=owner,
+        debits_must_not_exceed_credits=debits_must_not_exceed_credits,
+        credits_must_not_exceed_debits=credits_must_not_exceed_debits,
+        shards=shards,
+    )
+
+
+async def find_account(session: AsyncSession, code: str, currency: str) -> AccountView | None:
+    row = (
+        await session.execute(
+            select(Account).where(Account.code == code, Account.currency == currency)
+        )
+    ).scalar_one_or_none()
+    return account_view(row) if row else None
+
+
+async def get_account(session: AsyncSession, ref: str, currency: str | None = None) -> AccountView:
+    """An account by id, or by code (and currency, needed when the code exists in several)."""
+    if is_id(ref, "acct"):
+        row = await session.get(Account, ref)
+        if row is None:
+            raise PayHubError("account_not_found", account=ref)
+        return account_view(row)
+    query = select(Account).where(Account.code == ref)
+    if currency is not None:
+        query = query.where(Account.currency == currency)
+    rows = (await session.execute(query.limit(2))).scalars().all()
+    if len(rows) != 1:
+        if len(rows) > 1:
+            raise PayHubError(
+                "validation_error", param="currency", detail="the code exists in several currencies"
+            )
+        raise PayHubError("account_not_found", account=ref)
+    return account_view(rows[0])
+
+
+async def update_account(
+    session: AsyncSession,
+    account_id: str,
+    *,
+    name: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> AccountView:
+    """Only the descriptive fields change; currency, side, limits and shards are fixed."""
+    row = await session.get(Account, account_id)
+    if row is None:
+        raise PayHubError("account_not_found", account=account_id)
+    if name is not None:
+        row.name = name
+    if metadata is not None:
+        row.metadata_ = metadata
+    await session.flush()
+    return account_view(row)
+
+
+async def list_accounts(
+    session: AsyncSession,
+    *,
+    limit: int,
+    starting_after: str | None = None,
+    owner: str | None = None,
+    code_prefix: str | None = None,
+    currency: str | None = None,
+) -> tuple[list[AccountView], bool]:
+    query = select(Account).order_by(Account.id.desc()).limit(limit + 1)
+    if starting_after:
+        query = query.where(Account.id < starting_after)
+    if owner:
+        query = query.where(Account.owner == owner)
+    if code_prefix:
+        query = query.where(Account.code.startswith(code_prefix, autoescape=True))
+    if currency:
+        query = query.where(Account.currency == currency)
+    rows = (await session.execute(query)).scalars().all()
+    return [account_view(r) for r in rows[:limit]], len(rows) > limit
+
+
+async def get_balance(
+    session: AsyncSession, account_id: str, *, as_of: datetime | None = None
+) -> BalanceView:
+    """Current balance in O(shards) from the running totals, or the posted balance at a past
+    moment from the entries."""
+    account = await session.get(Account, account_id)
+    if account is None:
+        raise PayHubError("account_not_found", account=account_id)
+    if as_of is None:
+        totals = (
+            await session.execute(
+                select(
+                    func.coalesce(func.sum(Balance.debits_posted), 0),
+                    func.coalesce(func.sum(Balance.credits_posted), 0),
+                    func.coalesce(func.sum(Balance.debits_pending), 0),
+                    func.coalesce(func.sum(Balance.credits_pending), 0),
+                ).where(Balance.account_id == account_id)
+            )
+        ).one()
+        return BalanceView(
+            account_id=account.id,
+            currency=account.currency,
+            normal_side=Side(account.normal_side),
+            debits_posted=int(totals[0]),
+            credits_posted=int(totals[1]),
+            debits_pending=int(totals[2]),
+            credits_pending=int(totals[3]),
+        )
+    sums = (
+        await session.execute(
+            select(Entry.side, func.coalesce(func.sum(Entry.amount), 0))
+            .where(
+                Entry.account_id == account_id,
+                Entry.pending.is_(False),
+                Entry.posted_at <= as_of,
+            )
+            .group_by(Entry.side)
+        )
+    ).all()
+    by_side = {side: int(total) for side, total in sums}
+    return BalanceView(
+        account_id=account.id,
+        currency=account.currency,
+        normal_side=Side(account.normal_side),
+        debits_posted=by_side.get("debit", 0),
+        credits_posted=by_side.get("credit", 0),
+        debits_pending=0,
+        credits_pending=0,
+        as_of=as_of,
+    )
+
+
+def entry_view(row: Entry, code: str) -> EntryView:
+    return EntryView(
+        id=row.id,
+        journal_id=row.journal_id,
+        account_id=row.account_id,
+        account_code=code,
+        side=Side(row.side),
+        amount=row.amount,
+        currency=row.currency,
+        pending=row.pending,
+        posted_at=row.posted_at,
+    )
+
+
+async def list_entries(
+    session: AsyncSession,
+    account_id: str,
+    *,
+    limit: int,
+    starting_after: str | None = None,
+    include_pending: bool = False,
+) -> tuple[list[EntryView], bool]:
+    account = await session.get(Account, account_id)
+    if account is None:
+        raise PayHubError("account_not_found", account=account_id)
+    query = (
+        select(Entry)
+        .where(Entry.account_id == account_id)
+        .order_by(Entry.id.desc())
+        .limit(limit + 1)
+    )
+    if not include_pending:
+        query = query.where(Entry.pending.is_(False))
+    if starting_after:
+        query = query.where(Entry.id < starting_after)
+    rows = (await session.execute(query)).scalars().all()
+    return [entry_view(r, account.code) for r in rows[:limit]], len(rows) > limit
+
+
+def refs_filter(ids: set[str], pairs: set[tuple[str, str]]) -> Any:
+    """A WHERE clause matching accounts by id or by (code, currency)."""
+    clauses = []
+    if ids:
+        clauses.append(Account.id.in_(sorted(ids)))
+    if pairs:
+        clauses.append(tuple_(Account.code, Account.currency).in_(sorted(pairs)))
+    return or_(*clauses) if len(clauses) > 1 else clauses[0] if clauses else and_(False)
