@@ -23,12 +23,14 @@ _last_ms = -1
 _last_rand = 0
 
 
+# Two base-32 characters per 10 bits: ids are made on every posting line, so encoding
+# by table lookup rather than 26 divisions matters.
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
+
+
 def _encode(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        value, digit = divmod(value, 32)
-        chars.append(_ALPHABET[digit])
-    return "".join(reversed(chars))
+    """`value` as `length` (even) Crockford base-32 characters, most significant first."""
+    return "".join(_PAIRS[(value >> shift) & 0x3FF] for shift in range(5 * (length - 2), -1, -10))
 
 
 def new_id(prefix: str) -> str:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from payhub.core.config import Settings, get_settings
@@ -34,12 +34,13 @@ class RetryTransaction(Exception):  # noqa: N818 - it is a signal, not an error
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
+        self._is_sqlite = is_sqlite_url(url)
         self.engine: AsyncEngine = make_engine(url, pool_size=pool_size)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
 
     @property
     def is_sqlite(self) -> bool:
-        return is_sqlite_url(self.url)
+        return self._is_sqlite
 
     @property
     def dialect(self) -> str:
@@ -58,21 +59,30 @@ class Database:
         attempts: int = 5,
     ) -> T:
         """Run `work` in a fresh transaction and commit; retry it on transient conflicts."""
-        for attempt in range(1, attempts + 1):
-            try:
-                async with self.session() as session:
-                    return await work(session)
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                if attempt == attempts:
-                    raise PayHubError("concurrent_update") from exc
-                # Jittered backoff so colliding writers do not collide again in lockstep.
-                await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))  # noqa: S311
-        raise AssertionError("unreachable")
+
+        async def once() -> T:
+            async with self.session() as session:
+                return await work(session)
+
+        return await retrying(once, attempts=attempts)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def retrying(attempt: Callable[[], Awaitable[T]], *, attempts: int = 5) -> T:
+    """Call `attempt` until it succeeds, retrying transient database conflicts with jitter."""
+    for number in range(1, attempts + 1):
+        try:
+            return await attempt()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            if number == attempts:
+                raise PayHubError("concurrent_update") from exc
+            # Jittered backoff so colliding writers do not collide again in lockstep.
+            await asyncio.sleep(random.uniform(0, 0.005 * 2**number))  # noqa: S311
+    raise AssertionError("unreachable")
 
 
 def sqlstate(exc: BaseException) -> str | None:
@@ -92,12 +102,10 @@ def sqlstate(exc: BaseException) -> str | None:
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, RetryTransaction):
         return True
-    if isinstance(exc, DBAPIError):
-        if sqlstate(exc) in _RETRY_SQLSTATES:
-            return True
-        if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig):
-            return True
-    return False
+    # Raw asyncpg errors carry the SQLSTATE themselves; SQLAlchemy's wrap the driver's.
+    if sqlstate(exc) in _RETRY_SQLSTATES:
+        return True
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
 
 
 _database: Database | None = None

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy import false, func, insert, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.core import clock
 from payhub.core.errors import PayHubError
 from payhub.core.ids import is_id, new_id
+from payhub.core.metadata import validate_metadata
 from payhub.core.money import check_currency
 from payhub.ledger.domain import AccountView, BalanceView, EntryView, Side
 from payhub.ledger.models import Account, Balance, Entry
@@ -38,6 +40,58 @@ def account_view(row: Account) -> AccountView:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class AccountSpec:
+    code: str
+    currency: str
+    normal_side: Side
+    name: str | None = None
+    owner: str | None = None
+    debits_must_not_exceed_credits: bool = False
+    credits_must_not_exceed_debits: bool = False
+    shards: int = 1
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _new_account_row(spec: AccountSpec) -> Account:
+    """Check an account's settings and make its row. Hot accounts (`shards` > 1) spread their
+    balance over several rows so concurrent postings do not queue on one lock; they cannot
+    carry balance limits, which would need all shards at once."""
+    if len(spec.code) > 160 or not ACCOUNT_CODE.match(spec.code):
+        raise PayHubError("account_code_invalid", param="code")
+    check_currency(spec.currency)
+    if spec.debits_must_not_exceed_credits and spec.credits_must_not_exceed_debits:
+        raise PayHubError(
+            "account_flags_invalid",
+            param="flags",
+            detail="an account cannot limit both its debits and its credits",
+        )
+    if not 1 <= spec.shards <= MAX_SHARDS:
+        raise PayHubError("validation_error", param="shards", detail=f"shards is 1 to {MAX_SHARDS}")
+    if spec.shards > 1 and (
+        spec.debits_must_not_exceed_credits or spec.credits_must_not_exceed_debits
+    ):
+        raise PayHubError(
+            "account_flags_invalid",
+            param="shards",
+            detail="a sharded (hot) account cannot carry a balance limit",
+        )
+    validate_metadata(spec.metadata)
+    return Account(
+        id=new_id("acct"),
+        code=spec.code,
+        currency=spec.currency,
+        name=spec.name or spec.code,
+        owner=spec.owner,
+        normal_side=Side(spec.normal_side).value,
+        debits_must_not_exceed_credits=spec.debits_must_not_exceed_credits,
+        credits_must_not_exceed_debits=spec.credits_must_not_exceed_debits,
+        shards=spec.shards,
+        metadata_=dict(spec.metadata),
+        created_at=clock.now(),
+    )
+
+
 async def create_account(
     session: AsyncSession,
     *,
@@ -51,52 +105,49 @@ async def create_account(
     shards: int = 1,
     metadata: dict[str, Any] | None = None,
 ) -> AccountView:
-    """Open an account. Hot accounts (`shards` > 1) spread their balance over several rows so
-    concurrent postings do not queue on one lock; they cannot carry balance limits, which
-    would need all shards at once."""
-    if len(code) > 160 or not ACCOUNT_CODE.match(code):
-        raise PayHubError("account_code_invalid", param="code")
-    check_currency(currency)
-    if debits_must_not_exceed_credits and credits_must_not_exceed_debits:
-        raise PayHubError(
-            "account_flags_invalid",
-            param="flags",
-            detail="an account cannot limit both its debits and its credits",
+    """Open an account; its code is unique per currency."""
+    spec = AccountSpec(
+        code, currency, normal_side, name, owner,
+        debits_must_not_exceed_credits, credits_must_not_exceed_debits, shards, metadata or {},
+    )  # fmt: skip
+    (view,) = await create_accounts(session, [spec])
+    return view
+
+
+async def create_accounts(session: AsyncSession, specs: list[AccountSpec]) -> list[AccountView]:
+    """Open many accounts in a few statements (onboarding in bulk); all or none."""
+    rows = [_new_account_row(spec) for spec in specs]
+    keys = {(r.code, r.currency) for r in rows}
+    if len(keys) < len(rows):
+        raise PayHubError("validation_error", param="code", detail="the same code twice")
+    codes = sorted({code for code, _ in keys})
+    for start in range(0, len(codes), 1000):
+        found = await session.execute(
+            select(Account.code, Account.currency).where(
+                Account.code.in_(codes[start : start + 1000])
+            )
         )
-    if not 1 <= shards <= MAX_SHARDS:
-        raise PayHubError("validation_error", param="shards", detail=f"shards is 1 to {MAX_SHARDS}")
-    if shards > 1 and (debits_must_not_exceed_credits or credits_must_not_exceed_debits):
-        raise PayHubError(
-            "account_flags_invalid",
-            param="shards",
-            detail="a sharded (hot) account cannot carry a balance limit",
-        )
-    existing = await find_account(session, code, currency)
-    if existing is not None:
-        raise PayHubError("account_code_taken", param="code", account=code, currency=currency)
-    row = Account(
-        id=new_id("acct"),
-        code=code,
-        currency=currency,
-        name=name or code,
-        owner=owner,
-        normal_side=normal_side.value,
-        debits_must_not_exceed_credits=debits_must_not_exceed_credits,
-        credits_must_not_exceed_debits=credits_must_not_exceed_debits,
-        shards=shards,
-        metadata_=metadata or {},
-        created_at=clock.now(),
-    )
-    session.add(row)
-    session.add_all(Balance(account_id=row.id, shard=s) for s in range(shards))
+        for code, currency in found:
+            if (code, currency) in keys:
+                raise PayHubError(
+                    "account_code_taken", param="code", account=code, currency=currency
+                )
     try:
-        await session.flush()
+        await session.execute(
+            insert(Account),
+            [{c.key: getattr(r, c.key) for c in Account.__mapper__.column_attrs} for r in rows],
+        )
+        await session.execute(
+            insert(Balance),
+            [{"account_id": r.id, "shard": s} for r in rows for s in range(r.shards)],
+        )
     except IntegrityError:
-        # A concurrent request opened the same account first.
+        # A concurrent request opened one of the same accounts first.
+        first = specs[0]
         raise PayHubError(
-            "account_code_taken", param="code", account=code, currency=currency
+            "account_code_taken", param="code", account=first.code, currency=first.currency
         ) from None
-    return account_view(row)
+    return [account_view(r) for r in rows]
 
 
 async def ensure_account(
@@ -296,4 +347,4 @@ def refs_filter(ids: set[str], pairs: set[tuple[str, str]]) -> Any:
         clauses.append(Account.id.in_(sorted(ids)))
     if pairs:
         clauses.append(tuple_(Account.code, Account.currency).in_(sorted(pairs)))
-    return or_(*clauses) if len(clauses) > 1 else clauses[0] if clauses else and_(False)
+    return or_(*clauses) if len(clauses) > 1 else clauses[0] if clauses else false()

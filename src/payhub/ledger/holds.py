@@ -20,7 +20,8 @@ from payhub.core.errors import PayHubError
 from payhub.ledger.domain import HoldView, JournalSpec, PostingSpec, Side
 from payhub.ledger.journals import load_journals, outcomes
 from payhub.ledger.models import Account, Entry, Hold
-from payhub.ledger.posting import Acct, Engine, Line, Work, release_lines
+from payhub.ledger.posting import Engine, Line, Work, release_lines
+from payhub.ledger.store import Acct
 
 
 async def create_hold(

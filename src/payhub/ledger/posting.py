@@ -17,22 +17,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.core import clock
 from payhub.core.errors import PayHubError
 from payhub.core.ids import is_client_id, is_id, new_id
+from payhub.core.metadata import validate_metadata
 from payhub.core.money import MAX_MINOR, check_amount, check_currency
-from payhub.db.session import RetryTransaction, sqlstate
-from payhub.ledger.accounts import refs_filter
+from payhub.db.pg import session_connection
 from payhub.ledger.domain import (
     EntryView,
     JournalKind,
@@ -41,41 +38,10 @@ from payhub.ledger.domain import (
     PostingSpec,
     Side,
 )
-from payhub.ledger.models import Account, Balance, Entry, Hold, Journal
+from payhub.ledger.store import Acct, AsyncpgStore, Row, SqlAlchemyStore, Store, Writes
 
 MAX_BATCH = 1000
 MAX_POSTINGS = 100
-MAX_METADATA_KEYS = 50
-
-
-@dataclass(slots=True)
-class Acct:
-    id: str
-    code: str
-    currency: str
-    normal_side: str
-    limit_debits: bool
-    limit_credits: bool
-    shards: int
-
-
-@dataclass(slots=True)
-class Row:
-    """The locked running totals of one balance row, changed in memory before writing."""
-
-    account: Acct
-    shard: int
-    debits_pending: int
-    debits_posted: int
-    credits_pending: int
-    credits_posted: int
-    dirty: bool = False
-
-    def snapshot(self) -> tuple[int, int, int, int]:
-        return (self.debits_pending, self.debits_posted, self.credits_pending, self.credits_posted)
-
-    def restore(self, values: tuple[int, int, int, int]) -> None:
-        self.debits_pending, self.debits_posted, self.credits_pending, self.credits_posted = values
 
 
 @dataclass(slots=True)
@@ -141,22 +107,6 @@ def validate_spec(spec: JournalSpec) -> None:
             raise PayHubError("journal_unbalanced", param="postings", currency=currency)
 
 
-def validate_metadata(metadata: dict[str, Any]) -> None:
-    if not isinstance(metadata, dict):
-        raise PayHubError("validation_error", param="metadata", detail="an object of strings")
-    if len(metadata) > MAX_METADATA_KEYS:
-        raise PayHubError(
-            "validation_error", param="metadata", detail=f"at most {MAX_METADATA_KEYS} keys"
-        )
-    for key, value in metadata.items():
-        if not isinstance(key, str) or not 1 <= len(key) <= 40:
-            raise PayHubError("validation_error", param="metadata", detail="keys are 1-40 chars")
-        if not isinstance(value, str) or len(value) > 500:
-            raise PayHubError(
-                "validation_error", param=f"metadata.{key}", detail="values are strings ≤ 500 chars"
-            )
-
-
 def _content_hash(work: Work) -> str:
     """What makes two posts of the same journal id the same journal."""
     body = {
@@ -175,24 +125,55 @@ def _content_hash(work: Work) -> str:
 class Engine:
     """Posts a list of Work items in the caller's transaction."""
 
-    def __init__(self, session: AsyncSession, *, pins: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        session: AsyncSession | None = None,
+        *,
+        connection: Any = None,
+        pins: dict[str, int] | None = None,
+    ) -> None:
         self.session = session
-        self.dialect = session.get_bind().dialect.name
+        self.connection = connection
         # Hot-account shards the caller needs (a hold's release must hit its own shard).
         self.pins = pins or {}
         self.by_id: dict[str, Acct] = {}
         self.by_code: dict[tuple[str, str], Acct] = {}
         self.rows: dict[tuple[str, int], Row] = {}
         self.hot_shard: dict[str, int] = {}
+        self.existing: dict[str, str] = {}
+
+    async def _store(self) -> Store:
+        if self.connection is not None:
+            return AsyncpgStore(self.connection)
+        assert self.session is not None
+        if self.session.get_bind().dialect.name == "postgresql":
+            return AsyncpgStore(await session_connection(self.session))
+        return SqlAlchemyStore(self.session)
 
     async def run(self, works: list[Work]) -> list[Work]:
+        store = await self._store()
         self._validate(works)
-        await self._lock_accounts(works)
+        await self._lock(store, works)
         self._resolve(works)
-        await self._find_existing(works)
+        self._classify_existing(works)
         self._apply(works)
-        await self._write(works)
+        await self._write(store, works)
         return works
+
+    async def release(self, lines: list[Line]) -> None:
+        """Give back what a hold reserved (void, expiry): lower the pending totals."""
+        store = await self._store()
+        carrier = Work(index=0, kind="hold", spec=JournalSpec(postings=()), release=lines)
+        carrier.status = "release"
+        await self._lock(store, [carrier])
+        for line in lines:
+            row = self.rows[(line.account.id, line.shard)]
+            if line.side is Side.DEBIT:
+                row.debits_pending -= line.amount
+            else:
+                row.credits_pending -= line.amount
+            row.dirty = True
+        await store.write(Writes([], [], [], [r for r in self.rows.values() if r.dirty]))
 
     # 1. shape
     def _validate(self, works: list[Work]) -> None:
@@ -216,17 +197,15 @@ class Engine:
                         )
                     )
                 seen.add(work.id)
-        if works and works[-1].spec.linked:
-            last = works[-1]
-            if last.live:
-                last.reject(
-                    PayHubError(
-                        "validation_error", param="linked", detail="the last journal cannot link on"
-                    )
+        if works and works[-1].spec.linked and works[-1].live:
+            works[-1].reject(
+                PayHubError(
+                    "validation_error", param="linked", detail="the last journal cannot link on"
                 )
+            )
 
-    # 2. accounts and locks
-    async def _lock_accounts(self, works: list[Work]) -> None:
+    # 2. accounts, locks, existing ids
+    async def _lock(self, store: Store, works: list[Work]) -> None:
         ids: set[str] = set()
         pairs: set[tuple[str, str]] = set()
         for work in works:
@@ -239,83 +218,16 @@ class Engine:
                     ids.add(posting.account)
                 else:
                     pairs.add((posting.account, posting.currency))
-        if not ids and not pairs:
-            return
-        where = refs_filter(ids, pairs)
-        # Ordinary accounts: resolve and lock shard 0 in one statement, in account-id order.
-        locked = await self.session.execute(
-            select(
-                Account.id,
-                Account.code,
-                Account.currency,
-                Account.normal_side,
-                Account.debits_must_not_exceed_credits,
-                Account.credits_must_not_exceed_debits,
-                Account.shards,
-                Balance.debits_pending,
-                Balance.debits_posted,
-                Balance.credits_pending,
-                Balance.credits_posted,
-            )
-            .join(Balance, Balance.account_id == Account.id)
-            .where(where, Account.shards == 1, Balance.shard == 0)
-            .order_by(Account.id)
-            .with_for_update(of=Balance)
-        )
-        for r in locked:
-            acct = self._remember(Acct(r[0], r[1], r[2], r[3], r[4], r[5], r[6]))
-            self.rows[(acct.id, 0)] = Row(acct, 0, r[7], r[8], r[9], r[10])
-        unresolved_ids = ids - self.by_id.keys()
-        unresolved_pairs = pairs - self.by_code.keys()
-        if not unresolved_ids and not unresolved_pairs:
-            return
-        hot = await self.session.execute(
-            select(
-                Account.id,
-                Account.code,
-                Account.currency,
-                Account.normal_side,
-                Account.debits_must_not_exceed_credits,
-                Account.credits_must_not_exceed_debits,
-                Account.shards,
-            )
-            .where(refs_filter(unresolved_ids, unresolved_pairs), Account.shards > 1)
-            .order_by(Account.id)
-        )
-        for r in hot.all():
-            acct = self._remember(Acct(r[0], r[1], r[2], r[3], r[4], r[5], r[6]))
-            await self._lock_hot_shard(acct)
-
-    def _remember(self, acct: Acct) -> Acct:
-        self.by_id[acct.id] = acct
-        self.by_code[(acct.code, acct.currency)] = acct
-        return acct
-
-    async def _lock_hot_shard(self, acct: Acct) -> None:
-        columns = (
-            Balance.shard,
-            Balance.debits_pending,
-            Balance.debits_posted,
-            Balance.credits_pending,
-            Balance.credits_posted,
-        )
-        base = select(*columns).where(Balance.account_id == acct.id)
-        row = None
-        if acct.id in self.pins:
-            query = base.where(Balance.shard == self.pins[acct.id]).with_for_update()
-            row = (await self.session.execute(query)).first()
-        elif self.dialect == "postgresql":
-            # Any shard no other transaction holds right now; never waits.
-            query = base.order_by(func.random()).limit(1).with_for_update(skip_locked=True)
-            row = (await self.session.execute(query)).first()
-        if row is None:
-            shard = random.randrange(acct.shards)  # noqa: S311 - spreading load, not security
-            query = base.where(Balance.shard == shard).with_for_update()
-            row = (await self.session.execute(query)).first()
-        if row is None:
-            raise AssertionError(f"hot account {acct.id} is missing balance rows")
-        self.hot_shard[acct.id] = row[0]
-        self.rows[(acct.id, row[0])] = Row(acct, row[0], row[1], row[2], row[3], row[4])
+        journal_ids = [w.id for w in works if w.live and w.client_id]
+        locked = await store.lock(ids, pairs, self.pins, journal_ids)
+        for acct in locked.accounts:
+            self.by_id[acct.id] = acct
+            self.by_code[(acct.code, acct.currency)] = acct
+        for row in locked.rows:
+            self.rows[(row.account.id, row.shard)] = row
+            if row.account.shards > 1:
+                self.hot_shard[row.account.id] = row.shard
+        self.existing = locked.existing
 
     def _resolve(self, works: list[Work]) -> None:
         for work in works:
@@ -351,22 +263,12 @@ class Engine:
         shard = self.hot_shard.get(acct.id, 0)
         return Line(acct, shard, Side(posting.side), posting.amount)
 
-    # 3. existing ids
-    async def _find_existing(self, works: list[Work]) -> None:
-        client_ids = [w.id for w in works if w.live and w.client_id]
-        if not client_ids:
-            return
-        found = dict(
-            (
-                await self.session.execute(
-                    select(Journal.id, Journal.content_hash).where(Journal.id.in_(client_ids))
-                )
-            ).all()
-        )
+    # 3. repeats of existing journals
+    def _classify_existing(self, works: list[Work]) -> None:
         for work in works:
-            if not work.live or work.id not in found:
+            if not work.live or work.id not in self.existing:
                 continue
-            if found[work.id] == work.content_hash:
+            if self.existing[work.id] == work.content_hash:
                 work.status = "duplicate"
             else:
                 work.reject(PayHubError("journal_conflict", param="id", journal=work.id))
@@ -434,11 +336,10 @@ class Engine:
                     row.debits_pending += line.amount
                 else:
                     row.debits_posted += line.amount
+            elif pending:
+                row.credits_pending += line.amount
             else:
-                if pending:
-                    row.credits_pending += line.amount
-                else:
-                    row.credits_posted += line.amount
+                row.credits_posted += line.amount
         try:
             for key in touched:
                 self._check_limits(self.rows[key])
@@ -458,16 +359,14 @@ class Engine:
             raise PayHubError("exceeds_debits", account=acct.code)
 
     # 5. write
-    async def _write(self, works: list[Work]) -> None:
+    async def _write(self, store: Store, works: list[Work]) -> None:
         created = [w for w in works if w.status == "created"]
         if not created:
             return
         now = clock.now()
-        journal_rows: list[dict[str, Any]] = []
-        entry_rows: list[dict[str, Any]] = []
-        hold_rows: list[dict[str, Any]] = []
+        writes = Writes([], [], [], [row for row in self.rows.values() if row.dirty])
         for work in created:
-            journal_rows.append(
+            writes.journals.append(
                 {
                     "id": work.id,
                     "kind": work.kind,
@@ -493,7 +392,7 @@ class Engine:
                     posted_at=now,
                 )
                 entries.append(entry)
-                entry_rows.append(
+                writes.entries.append(
                     {
                         "id": entry.id,
                         "journal_id": work.id,
@@ -507,7 +406,7 @@ class Engine:
                     }
                 )
             if work.kind == "hold":
-                hold_rows.append(
+                writes.holds.append(
                     {
                         "id": work.id,
                         "status": "pending",
@@ -527,62 +426,11 @@ class Engine:
                 reverses_journal_id=work.reverses_journal_id,
                 hold_id=work.hold_id,
             )
-        try:
-            await self.session.execute(insert(Journal), journal_rows)
-        except IntegrityError as exc:
-            if sqlstate(exc) == "23505" or "UNIQUE" in str(exc.orig):
-                # A concurrent transaction wrote one of these ids (or reversed/posted the same
-                # journal) after our checks: run again and see it.
-                raise RetryTransaction from exc
-            raise
-        await self.session.execute(insert(Entry), entry_rows)
-        if hold_rows:
-            await self.session.execute(insert(Hold), hold_rows)
-        await self._write_rows()
-
-    async def _write_rows(self) -> None:
-        dirty = [row for row in self.rows.values() if row.dirty]
-        if not dirty:
-            return
-        table = Balance.__table__
-        await self.session.execute(
-            update(table)
-            .where(
-                table.c.account_id == bindparam("b_account"), table.c.shard == bindparam("b_shard")
-            )
-            .values(
-                debits_pending=bindparam("b_dpend"),
-                debits_posted=bindparam("b_dpost"),
-                credits_pending=bindparam("b_cpend"),
-                credits_posted=bindparam("b_cpost"),
-            ),
-            [
-                {
-                    "b_account": row.account.id,
-                    "b_shard": row.shard,
-                    "b_dpend": row.debits_pending,
-                    "b_dpost": row.debits_posted,
-                    "b_cpend": row.credits_pending,
-                    "b_cpost": row.credits_posted,
-                }
-                for row in dirty
-            ],
-        )
-        for row in dirty:
+        await store.write(writes)
+        for row in writes.rows:
             row.dirty = False
 
 
 async def release_lines(session: AsyncSession, lines: list[Line], pins: dict[str, int]) -> None:
-    """Give back what a hold reserved (void or expiry): lock the rows, lower the pending totals."""
-    engine = Engine(session, pins=pins)
-    release_only = Work(index=0, kind="hold", spec=JournalSpec(postings=()), release=lines)
-    release_only.status = "release"
-    await engine._lock_accounts([release_only])
-    for line in lines:
-        row = engine.rows[(line.account.id, line.shard)]
-        if line.side is Side.DEBIT:
-            row.debits_pending -= line.amount
-        else:
-            row.credits_pending -= line.amount
-        row.dirty = True
-    await engine._write_rows()
+    """Give back what a hold reserved (void or expiry)."""
+    await Engine(session, pins=pins).release(lines)

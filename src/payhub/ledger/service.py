@@ -1,7 +1,9 @@
 """The ledger's public service layer: other modules call these, never the tables."""
 
 from payhub.ledger.accounts import (
+    AccountSpec,
     create_account,
+    create_accounts,
     ensure_account,
     find_account,
     get_account,
@@ -27,6 +29,7 @@ from payhub.ledger.journals import (
     list_journals,
     post_journal,
     post_journals,
+    post_journals_standalone,
     reversal_of,
     reverse_journal,
 )
@@ -35,6 +38,7 @@ from payhub.ledger.posting import MAX_BATCH, MAX_POSTINGS
 __all__ = [
     "MAX_BATCH",
     "MAX_POSTINGS",
+    "AccountSpec",
     "AccountView",
     "BalanceView",
     "EntryView",
@@ -45,6 +49,7 @@ __all__ = [
     "PostingSpec",
     "Side",
     "create_account",
+    "create_accounts",
     "create_hold",
     "ensure_account",
     "expire_holds",
@@ -59,6 +64,7 @@ __all__ = [
     "post_hold",
     "post_journal",
     "post_journals",
+    "post_journals_standalone",
     "reversal_of",
     "reverse_journal",
     "update_account",

@@ -1,0 +1,81 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from payhub import __version__, jobs
+from payhub.api.errors import install_error_handlers
+from payhub.api.middleware import RequestContextMiddleware
+from payhub.core.config import Settings, get_settings
+from payhub.core.logging import configure_logging
+from payhub.db.session import Database
+from payhub.ledger.routes import router as ledger_router
+
+DESCRIPTION = """
+PayHub's one standard payment API. Money is integer minor units plus an ISO 4217
+currency; times are RFC 3339 UTC with `Z`; every POST takes an `Idempotency-Key`;
+every failure is a catalogue error `{"error": {"code", "type", "message", "param",
+"retryable", "request_id"}}` (send `Accept-Language: zh-CN` for Chinese messages).
+Authenticate with `Authorization: Bearer <API key>`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    database: Database | None = None,
+    *,
+    run_jobs: bool = True,
+) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    db = database or Database(settings.database_url, pool_size=settings.database_pool_size)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runner = (
+            asyncio.create_task(jobs.run_forever(db, settings.job_interval_seconds))
+            if run_jobs
+            else None
+        )
+        try:
+            yield
+        finally:
+            if runner is not None:
+                runner.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner
+            if database is None:
+                await db.dispose()
+
+    app = FastAPI(
+        title="PayHub",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.db = db
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.include_router(ledger_router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> JSONResponse:
+        async with db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return JSONResponse({"status": "ok", "database": db.dialect, "version": __version__})
+
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for `uvicorn --factory` (used by `payhub serve --workers N`)."""
+    return create_app()

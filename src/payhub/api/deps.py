@@ -1,0 +1,152 @@
+"""Dependencies every route uses: the database, the caller, and the unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payhub.auth.service import OPERATOR, Principal, authenticate
+from payhub.core.config import Settings
+from payhub.core.errors import PayHubError, language_from_header
+from payhub.core.logging import request_id_var
+from payhub.db.session import Database
+from payhub.idempotency import service as idempotency
+
+JSON = "application/json"
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_principal(request: Request, db: Annotated[Database, Depends(get_db)]) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if not header or scheme.lower() != "bearer" or not secret.strip():
+        raise PayHubError("api_key_missing")
+    # Looked up on every request, so a revocation takes effect at once in every process.
+    return await db.run_in_transaction(lambda s: authenticate(s, secret.strip()))
+
+
+def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if scope == OPERATOR and principal.role != OPERATOR:
+            raise PayHubError("permission_denied", scope=scope)
+        if not principal.has(scope):
+            raise PayHubError("permission_denied", scope=scope)
+        return principal
+
+    return check
+
+
+class UnitOfWork:
+    """Runs a route's work in one transaction and answers with its JSON.
+
+    For a POST that carries an `Idempotency-Key`, the key is claimed first, the response is
+    stored in the same transaction as the work, and a repeat gets the stored response.
+    """
+
+    def __init__(
+        self, request: Request, db: Database, principal: Principal, settings: Settings
+    ) -> None:
+        self.request = request
+        self.db = db
+        self.principal = principal
+        self.settings = settings
+
+    async def read(self, work: Callable[[AsyncSession], Awaitable[BaseModel]]) -> Response:
+        body = await self.db.run_in_transaction(lambda s: _dump(work(s)))
+        return Response(body, media_type=JSON)
+
+    async def write(
+        self,
+        work: Callable[[AsyncSession], Awaitable[tuple[BaseModel, int]]],
+    ) -> Response:
+        """`work` returns the response model and its status code (201 created, 200 …)."""
+        key = self.request.headers.get("idempotency-key")
+        if key is None:
+            body, status = await self.db.run_in_transaction(lambda s: _dump_with_status(work(s)))
+            return Response(body, status_code=status, media_type=JSON)
+        idempotency.check_key(key)
+        raw = await self.request.body()
+        outcome = await idempotency.claim(
+            self.db,
+            principal=self.principal.key_id,
+            key=key,
+            method=self.request.method,
+            path=self.request.url.path,
+            fingerprint=idempotency.request_fingerprint(
+                self.request.method, self.request.url.path, raw
+            ),
+            ttl=timedelta(hours=self.settings.idempotency_ttl_hours),
+        )
+        if isinstance(outcome, idempotency.Replay):
+            return Response(
+                outcome.body,
+                status_code=outcome.status,
+                media_type=JSON,
+                headers={"Idempotent-Replayed": "true"},
+            )
+        claim = outcome
+
+        async def tx(session: AsyncSession) -> tuple[bytes, int]:
+            body, status = await _dump_with_status(work(session))
+            await idempotency.complete(session, claim, status, body)
+            return body, status
+
+        try:
+            body, status = await self.db.run_in_transaction(tx)
+        except PayHubError as error:
+            if error.spec.retryable:
+                await idempotency.release(self.db, claim)
+            else:
+                language = language_from_header(self.request.headers.get("accept-language"))
+                stored = error.to_body(request_id=request_id_var.get(), language=language)
+                await idempotency.finish_with_error(
+                    self.db, claim, error.status, _json_bytes(stored)
+                )
+            raise
+        except BaseException:
+            await idempotency.release(self.db, claim)
+            raise
+        return Response(body, status_code=status, media_type=JSON)
+
+
+def _json_bytes(value: object) -> bytes:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+async def _dump(pending: Awaitable[BaseModel]) -> bytes:
+    model = await pending
+    return model.model_dump_json().encode()
+
+
+async def _dump_with_status(pending: Awaitable[tuple[BaseModel, int]]) -> tuple[bytes, int]:
+    model, status = await pending
+    return model.model_dump_json().encode(), status
+
+
+def operator_uow(
+    request: Request,
+    db: Annotated[Database, Depends(get_db)],
+    principal: Annotated[Principal, Depends(require_scope(OPERATOR))],
+    settings: Annotated[Settings, Depends(get_settings_dep)],
+) -> UnitOfWork:
+    return UnitOfWork(request, db, principal, settings)
+
+
+OperatorWork = Annotated[UnitOfWork, Depends(operator_uow)]

@@ -1,0 +1,144 @@
+"""Issuing and checking API keys.
+
+A key looks like `sk_op_<random>` (operator) or `sk_mer_<random>` (merchant). Only a keyed
+hash (HMAC-SHA256 with the server's pepper) is stored, so a copy of the table does not
+give working keys; the key itself is returned once, when it is made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payhub.auth.models import ApiKey
+from payhub.core import clock
+from payhub.core.config import get_settings
+from payhub.core.errors import PayHubError
+from payhub.core.ids import new_id
+
+OPERATOR = "operator"
+MERCHANT = "merchant"
+ALL_SCOPES = ("read", "write", "refunds", "payouts", "operator", "compliance")
+OPERATOR_SCOPES = ["operator", "read", "write"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the key's id, its role, its merchant (if any) and its scopes."""
+
+    key_id: str
+    role: str
+    merchant_id: str | None
+    scopes: frozenset[str]
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    id: str
+    secret: str  # shown once
+    display: str
+
+
+def hash_key(secret: str) -> str:
+    pepper = get_settings().key_pepper.get_secret_value().encode()
+    return hmac.new(pepper, secret.encode(), hashlib.sha256).hexdigest()
+
+
+def _display(secret: str) -> str:
+    return secret[:12] + "…"
+
+
+async def issue_key(
+    session: AsyncSession,
+    *,
+    name: str,
+    role: str,
+    scopes: list[str],
+    merchant_id: str | None = None,
+    secret: str | None = None,
+    expires_at: datetime | None = None,
+) -> IssuedKey:
+    """Create a key; `secret` lets a deployment install a key it already holds."""
+    if role not in (OPERATOR, MERCHANT):
+        raise PayHubError("validation_error", param="role", detail="operator or merchant")
+    unknown = set(scopes) - set(ALL_SCOPES)
+    if unknown:
+        raise PayHubError("validation_error", param="scopes", detail="unknown scope")
+    if secret is None:
+        secret = ("sk_op_" if role == OPERATOR else "sk_mer_") + secrets.token_urlsafe(32)
+    row = ApiKey(
+        id=new_id("key"),
+        key_hash=hash_key(secret),
+        display=_display(secret),
+        name=name,
+        role=role,
+        merchant_id=merchant_id,
+        scopes=sorted(set(scopes)),
+        created_at=clock.now(),
+        expires_at=expires_at,
+        revoked_at=None,
+    )
+    session.add(row)
+    await session.flush()
+    return IssuedKey(row.id, secret, row.display)
+
+
+async def authenticate(session: AsyncSession, secret: str) -> Principal:
+    row = (
+        await session.execute(select(ApiKey).where(ApiKey.key_hash == hash_key(secret)))
+    ).scalar_one_or_none()
+    now = clock.now()
+    if (
+        row is None
+        or row.revoked_at is not None
+        or (row.expires_at is not None and row.expires_at <= now)
+    ):
+        raise PayHubError("api_key_invalid")
+    return Principal(row.id, row.role, row.merchant_id, frozenset(row.scopes))
+
+
+async def has_operator_key(session: AsyncSession) -> bool:
+    found = await session.execute(
+        select(ApiKey.id).where(ApiKey.role == OPERATOR, ApiKey.revoked_at.is_(None)).limit(1)
+    )
+    return found.first() is not None
+
+
+async def ensure_operator_key(session: AsyncSession, configured: str | None) -> IssuedKey | None:
+    """On start: install the configured operator key, or make one if none exists.
+
+    Returns a key only when one was generated now (so it can be printed once)."""
+    if configured:
+        exists = await session.execute(
+            select(ApiKey.id).where(ApiKey.key_hash == hash_key(configured))
+        )
+        if exists.first() is None:
+            await issue_key(
+                session,
+                name="operator (configured)",
+                role=OPERATOR,
+                scopes=OPERATOR_SCOPES,
+                secret=configured,
+            )
+        return None
+    if await has_operator_key(session):
+        return None
+    return await issue_key(session, name="operator", role=OPERATOR, scopes=OPERATOR_SCOPES)
+
+
+async def revoke_key(session: AsyncSession, key_id: str) -> None:
+    row = await session.get(ApiKey, key_id)
+    if row is None:
+        raise PayHubError("validation_error", param="key", detail="no such key")
+    if row.revoked_at is None:
+        row.revoked_at = clock.now()
+        await session.flush()

@@ -1,0 +1,11 @@
+"""`payhub bench …` commands."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(bench_app: typer.Typer) -> None:
+    from payhub.bench.ledger import ledger_command
+
+    bench_app.command("ledger")(ledger_command)

@@ -1,0 +1,160 @@
+"""`payhub …`: start the platform, serve the API, migrate, manage keys, inspect the ledger,
+run benchmarks."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.panel import Panel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payhub import demo
+from payhub.auth import service as auth
+from payhub.clikit import console, in_transaction, run_db
+from payhub.core.config import get_settings
+from payhub.db.migrate import upgrade
+from payhub.db.session import Database
+
+app = typer.Typer(help="PayHub, the payment middle platform.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(demo_app, name="demo")
+app.add_typer(bench_app, name="bench")
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations (safe to repeat)."""
+
+    async def go(db: Database) -> None:
+        await upgrade(db.engine)
+
+    run_db(go)
+    console.print(f"[green]Database is up to date[/] ({get_settings().database_url})")
+
+
+@app.command()
+def start(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Everything a first run needs: migrate, make the operator key, seed demo data, serve."""
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    configured = settings.operator_key.get_secret_value() if settings.operator_key else None
+
+    async def prepare(db: Database) -> tuple[auth.IssuedKey | None, int | None]:
+        await upgrade(db.engine)
+
+        async def tx(session: AsyncSession) -> tuple[auth.IssuedKey | None, int | None]:
+            issued = await auth.ensure_operator_key(session, configured)
+            seeded = None
+            if settings.demo_data and not await demo.is_seeded(session):
+                seeded = await demo.seed(session)
+            return issued, seeded
+
+        return await db.run_in_transaction(tx)
+
+    issued, seeded = run_db(prepare)
+    lines = [f"Database: {settings.database_url}"]
+    if seeded is not None:
+        lines.append(f"Demo data seeded: chart of accounts and {seeded} journals.")
+    if issued is not None:
+        lines.append(f"Operator API key (shown once, keep it): [bold yellow]{issued.secret}[/]")
+    elif configured:
+        lines.append("Operator API key: the one in PAYHUB_OPERATOR_KEY.")
+    else:
+        lines.append("Operator API key: made on the first start (see its output).")
+    lines.append(f"API docs: [bold cyan]http://{host}:{port}/docs[/]")
+    console.print(Panel("\n".join(lines), title="PayHub is starting", expand=False))
+    serve(host=host, port=port, workers=1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API (the database must be migrated)."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "payhub.api.app:app_factory",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="Run every job once and exit.")] = False,
+) -> None:
+    """Run the background jobs (hold expiry, key retention) outside the API process."""
+    from payhub import jobs
+
+    if once:
+        done = run_db(jobs.run_once)
+        console.print_json(json.dumps(done))
+        return
+    run_db(lambda db: jobs.run_forever(db, get_settings().job_interval_seconds))
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="What the key is for.")],
+    role: Annotated[str, typer.Option(help="operator or merchant.")] = "operator",
+    scope: Annotated[list[str] | None, typer.Option(help="Scopes (repeat the option).")] = None,
+    merchant: Annotated[str | None, typer.Option(help="Merchant id for a merchant key.")] = None,
+) -> None:
+    """Create an API key and print it once."""
+    scopes = scope or (auth.OPERATOR_SCOPES if role == auth.OPERATOR else ["read", "write"])
+    issued = in_transaction(
+        lambda s: auth.issue_key(s, name=name, role=role, scopes=scopes, merchant_id=merchant)
+    )
+    console.print(f"Key {issued.id}: [bold yellow]{issued.secret}[/] (shown once)")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key; every process refuses it from the next request on."""
+    in_transaction(lambda s: auth.revoke_key(s, key_id))
+    console.print(f"Key {key_id} revoked.")
+
+
+@demo_app.command("seed")
+def demo_seed() -> None:
+    """Seed the demo data into an empty database."""
+
+    async def tx(session: AsyncSession) -> int | None:
+        if await demo.is_seeded(session):
+            return None
+        return await demo.seed(session)
+
+    seeded = in_transaction(tx)
+    console.print("Already seeded." if seeded is None else f"Seeded {seeded} journals.")
+
+
+def _register_subcommands() -> None:
+    from payhub.bench.cli import register as register_bench
+    from payhub.ledger.cli import ledger_app
+
+    app.add_typer(ledger_app, name="ledger")
+    register_bench(bench_app)
+
+
+_register_subcommands()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,42 @@
+"""What every `payhub` command shares: the console and running async work on the database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import typer
+from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payhub.core.config import get_settings
+from payhub.core.errors import PayHubError
+from payhub.db.session import Database
+
+T = TypeVar("T")
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def run_db(work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run async work against the configured database; catalogue errors end the command."""
+
+    async def main() -> T:
+        settings = get_settings()
+        db = Database(settings.database_url, pool_size=settings.database_pool_size)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(main())
+    except PayHubError as error:
+        errors.print(f"[red]{error.code}[/]: {error.message()}")
+        raise typer.Exit(2) from None
+
+
+def in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    return run_db(lambda db: db.run_in_transaction(work))

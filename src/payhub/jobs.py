@@ -1,0 +1,39 @@
+"""The periodic job runner: in the API process for the embedded set-up, or on its own
+(`payhub worker`). Every job is safe to run in several processes at once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from payhub.db.session import Database
+from payhub.idempotency.tasks import purge_expired_keys
+from payhub.ledger.tasks import expire_due_holds
+
+log = logging.getLogger("payhub.jobs")
+
+Job = Callable[[Database], Awaitable[int]]
+
+JOBS: dict[str, Job] = {
+    "ledger.expire_holds": expire_due_holds,
+    "idempotency.purge_expired": purge_expired_keys,
+}
+
+
+async def run_once(db: Database) -> dict[str, int]:
+    """Run every job once; a failing job is logged and does not stop the others."""
+    done: dict[str, int] = {}
+    for name, job in JOBS.items():
+        try:
+            done[name] = await job(db)
+        except Exception:
+            log.exception("job failed", extra={"job": name})
+            done[name] = -1
+    return done
+
+
+async def run_forever(db: Database, interval: float) -> None:
+    while True:
+        await run_once(db)
+        await asyncio.sleep(interval)
