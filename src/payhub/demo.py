@@ -37,13 +37,15 @@ async def seed(session: AsyncSession) -> int:
     for code, side, name, no_overdraft, shards in CHART:
         await ledger.ensure_account(
             session,
-            code=code,
-            currency=CNY,
-            normal_side=side,
-            name=name,
-            owner=MERCHANT if code.startswith("merchant:") else "platform",
-            debits_must_not_exceed_credits=no_overdraft,
-            shards=shards,
+            ledger.AccountSpec(
+                code=code,
+                currency=CNY,
+                normal_side=side,
+                name=name,
+                owner=MERCHANT if code.startswith("merchant:") else "platform",
+                debits_must_not_exceed_credits=no_overdraft,
+                shards=shards,
+            ),
         )
     pending = f"merchant:{MERCHANT}:pending"
     available = f"merchant:{MERCHANT}:available"

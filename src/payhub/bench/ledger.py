@@ -77,10 +77,9 @@ async def _setup(url: str, run: str, accounts: int) -> None:
         )
         await ledger.ensure_account(
             session,
-            code="platform:fees",
-            currency=CURRENCY,
-            normal_side=Side.CREDIT,
-            shards=16,
+            ledger.AccountSpec(
+                code="platform:fees", currency=CURRENCY, normal_side=Side.CREDIT, shards=16
+            ),
         )
         await ledger.create_accounts(
             session,

@@ -18,7 +18,8 @@ from payhub.core import clock
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 _DIGIT_RUN = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
-_RESERVED = set(vars(logging.makeLogRecord({})))
+# Fields every record has, and uvicorn's terminal colouring, are not copied into the JSON.
+_RESERVED = set(vars(logging.makeLogRecord({}))) | {"color_message"}
 
 
 def _luhn_ok(digits: str) -> bool:

@@ -150,33 +150,13 @@ async def create_accounts(session: AsyncSession, specs: list[AccountSpec]) -> li
     return [account_view(r) for r in rows]
 
 
-async def ensure_account(
-    session: AsyncSession,
-    *,
-    code: str,
-    currency: str,
-    normal_side: Side,
-    name: str | None = None,
-    owner: str | None = None,
-    debits_must_not_exceed_credits: bool = False,
-    credits_must_not_exceed_debits: bool = False,
-    shards: int = 1,
-) -> AccountView:
+async def ensure_account(session: AsyncSession, spec: AccountSpec) -> AccountView:
     """The account with this code and currency, opened with these settings if it is missing."""
-    existing = await find_account(session, code, currency)
+    existing = await find_account(session, spec.code, spec.currency)
     if existing is not None:
         return existing
-    return await create_account(
-        session,
-        code=code,
-        currency=currency,
-        normal_side=normal_side,
-        name=name,
-        owner=owner,
-        debits_must_not_exceed_credits=debits_must_not_exceed_credits,
-        credits_must_not_exceed_debits=credits_must_not_exceed_debits,
-        shards=shards,
-    )
+    (view,) = await create_accounts(session, [spec])
+    return view
 
 
 async def find_account(session: AsyncSession, code: str, currency: str) -> AccountView | None:

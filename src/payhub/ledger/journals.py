@@ -10,13 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from payhub.core.errors import PayHubError
 from payhub.db import pg
 from payhub.db.session import Database
+from payhub.ledger.accounts import entry_view
 from payhub.ledger.domain import (
     EntryView,
     JournalOutcome,
     JournalSpec,
     JournalView,
     PostingSpec,
-    Side,
 )
 from payhub.ledger.models import Account, Entry, Journal
 from payhub.ledger.posting import MAX_BATCH, Engine, Work
@@ -93,19 +93,7 @@ async def load_journals(session: AsyncSession, ids: list[str]) -> dict[str, Jour
     ).all()
     postings: dict[str, list[EntryView]] = {j.id: [] for j in journals}
     for entry, code in rows:
-        postings[entry.journal_id].append(
-            EntryView(
-                id=entry.id,
-                journal_id=entry.journal_id,
-                account_id=entry.account_id,
-                account_code=code,
-                side=Side(entry.side),
-                amount=entry.amount,
-                currency=entry.currency,
-                pending=entry.pending,
-                posted_at=entry.posted_at,
-            )
-        )
+        postings[entry.journal_id].append(entry_view(entry, code))
     return {
         j.id: JournalView(
             id=j.id,
