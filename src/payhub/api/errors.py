@@ -20,11 +20,13 @@ log = logging.getLogger("payhub.api")
 _FIELD_CODES = {"amount": "amount_invalid", "currency": "currency_invalid"}
 
 
-def error_response(request: Request, error: PayHubError) -> JSONResponse:
+def error_response(
+    request: Request, error: PayHubError, headers: dict[str, str] | None = None
+) -> JSONResponse:
     language = language_from_header(request.headers.get("accept-language"))
     body = error.to_body(request_id=request_id_var.get(), language=language)
-    headers = {"Content-Language": "zh-CN" if language == "zh" else "en"}
-    return JSONResponse(body, status_code=error.status, headers=headers)
+    all_headers = {"Content-Language": "zh-CN" if language == "zh" else "en", **(headers or {})}
+    return JSONResponse(body, status_code=error.status, headers=all_headers)
 
 
 def _param(loc: tuple[Any, ...]) -> str | None:
@@ -71,7 +73,11 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             return error_response(request, PayHubError("route_not_found", **fields))
         if exc.status_code == 405:
-            return error_response(request, PayHubError("method_not_allowed", **fields))
+            # Keep Starlette's Allow header: RFC 9110 requires it on a 405.
+            allow = (
+                {"Allow": exc.headers["Allow"]} if exc.headers and "Allow" in exc.headers else {}
+            )
+            return error_response(request, PayHubError("method_not_allowed", **fields), allow)
         log.warning("unmapped HTTP error", extra={"status": exc.status_code})
         return error_response(request, PayHubError("internal_error"))
 

@@ -39,16 +39,16 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
             return
 
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise _BodyTooLargeError
-            return message
+        if declared is None:
+            # A body of unknown length (chunked) is read here, up to the limit, before the
+            # app sees it, so an oversized one is refused cleanly with 413.
+            body, too_large = await self._read_capped(receive)
+            if too_large:
+                await self._too_large(send, request_id, language)
+                self._log(scope, 413, started)
+                request_id_var.reset(token)
+                return
+            receive = _replay(body, receive)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -59,13 +59,26 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, send_with_id)
-        except _BodyTooLargeError:
-            status = 413
-            await self._too_large(send, request_id, language)
+            await self.app(scope, receive, send_with_id)
         finally:
             self._log(scope, status, started)
             request_id_var.reset(token)
+
+    async def _read_capped(self, receive: Receive) -> tuple[bytes, bool]:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return b"", True
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks), False
 
     async def _too_large(self, send: Send, request_id: str, language: str) -> None:
         error = PayHubError("payload_too_large", limit=self.max_body_bytes)
@@ -92,5 +105,15 @@ class RequestContextMiddleware:
         log.info("request", extra=extra)
 
 
-class _BodyTooLargeError(Exception):
-    pass
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands the app the body already read, then defers to the real one."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -12,10 +12,10 @@ from payhub.core.errors import PayHubError
 MAX_MINOR = 2**63 - 1
 
 
-def check_currency(code: str) -> str:
+def check_currency(code: str, *, param: str = "currency") -> str:
     """The code itself when it names a money currency, else a catalogue error."""
     if not isinstance(code, str) or get_currency(code) is None:
-        raise PayHubError("currency_invalid", param="currency", currency=str(code)[:8])
+        raise PayHubError("currency_invalid", param=param, currency=str(code)[:8])
     return code
 
 

@@ -123,12 +123,15 @@ async def post_hold(
             for line in held
         )
     reserved: dict[tuple[str, Side], int] = defaultdict(int)
+    ids_by_code = {}
     for line in held:
         reserved[(line.account.id, line.side)] += line.amount
-        reserved[(line.account.code, line.side)] += line.amount
+        ids_by_code[(line.account.code, line.account.currency)] = line.account.id
+    # Compare per account whichever way the caller named it (id or code).
     asked: dict[tuple[str, Side], int] = defaultdict(int)
     for posting in postings:
-        asked[(posting.account, Side(posting.side))] += posting.amount
+        account = ids_by_code.get((posting.account, posting.currency), posting.account)
+        asked[(account, Side(posting.side))] += posting.amount
     for (account, side), amount in asked.items():
         if amount > reserved.get((account, side), 0):
             raise PayHubError(

@@ -99,7 +99,7 @@ def validate_spec(spec: JournalSpec) -> None:
         if not isinstance(posting.account, str) or not posting.account:
             raise PayHubError("validation_error", param=f"{param}.account", detail="required")
         check_amount(posting.amount, param=f"{param}.amount")
-        check_currency(posting.currency)
+        check_currency(posting.currency, param=f"{param}.currency")
         side = Side(posting.side)
         totals[posting.currency] += posting.amount if side is Side.DEBIT else -posting.amount
     for currency, net in sorted(totals.items()):
@@ -350,7 +350,9 @@ class Engine:
 
     @staticmethod
     def _check_limits(row: Row) -> None:
-        if max(row.snapshot()) > MAX_MINOR:
+        # A hot account's total is the sum of its shards, so each shard holds at most its
+        # share of the 64-bit range; the total can then never overflow.
+        if max(row.snapshot()) > MAX_MINOR // row.account.shards:
             raise PayHubError("amount_too_large", param="amount")
         acct = row.account
         if acct.limit_debits and row.debits_posted + row.debits_pending > row.credits_posted:

@@ -85,8 +85,9 @@ async def list_accounts(
     code_prefix: str | None = None,
     currency: str | None = None,
 ) -> Response:
-    if starting_after is not None:
-        _account_ref(starting_after, "starting_after")
+    if starting_after is not None and not is_id(starting_after, "acct"):
+        # The cursor is an account id: codes do not sort in creation order.
+        raise PayHubError("invalid_id", param="starting_after")
     if currency is not None:
         check_currency(currency)
 
@@ -119,9 +120,11 @@ async def get_account(
 
 
 @router.post("/accounts/{account}", response_model=AccountOut)
-async def update_account(account: str, body: AccountUpdateIn, uow: OperatorWork) -> Response:
+async def update_account(
+    account: str, body: AccountUpdateIn, uow: OperatorWork, currency: str | None = None
+) -> Response:
     async def work(session: AsyncSession) -> tuple[BaseModel, int]:
-        account_id = await _account_id(session, account, None)
+        account_id = await _account_id(session, account, currency)
         view = await service.update_account(
             session, account_id, name=body.name, metadata=body.metadata
         )

@@ -84,6 +84,12 @@ class Store(Protocol):
         ...
 
 
+def _table(model: type[Any]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
 def _is_unique_violation(exc: BaseException) -> bool:
     return sqlstate(exc) == "23505" or "UNIQUE constraint failed" in str(exc)
 
@@ -172,9 +178,11 @@ class SqlAlchemyStore:
         return Row(acct, row[0], row[1], row[2], row[3], row[4])
 
     async def write(self, writes: Writes) -> None:
+        # Core inserts on the tables: rows are keyed by column name ("metadata"), not by ORM
+        # attribute name ("metadata_").
         if writes.journals:
             try:
-                await self.session.execute(insert(Journal), writes.journals)
+                await self.session.execute(insert(_table(Journal)), writes.journals)
             except IntegrityError as exc:
                 if _is_unique_violation(exc):
                     # A concurrent transaction wrote one of these ids (or reversed or posted
@@ -182,12 +190,11 @@ class SqlAlchemyStore:
                     raise RetryTransaction from exc
                 raise
         if writes.entries:
-            await self.session.execute(insert(Entry), writes.entries)
+            await self.session.execute(insert(_table(Entry)), writes.entries)
         if writes.holds:
-            await self.session.execute(insert(Hold), writes.holds)
+            await self.session.execute(insert(_table(Hold)), writes.holds)
         if writes.rows:
-            table = Balance.__table__
-            assert isinstance(table, Table)
+            table = _table(Balance)
             await self.session.execute(
                 update(table)
                 .where(
