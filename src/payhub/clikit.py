@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.core.config import get_settings
@@ -16,8 +17,9 @@ from payhub.db.session import Database
 
 T = TypeVar("T")
 
-console = Console()
-errors = Console(stderr=True)
+# Account codes like "payout:bank:in_transit" must print as written: no emoji codes.
+console = Console(emoji=False)
+errors = Console(stderr=True, emoji=False)
 
 
 def run_db(work: Callable[[Database], Awaitable[T]]) -> T:
@@ -34,7 +36,8 @@ def run_db(work: Callable[[Database], Awaitable[T]]) -> T:
     try:
         return asyncio.run(main())
     except PayHubError as error:
-        errors.print(f"[red]{error.code}[/]: {error.message()}")
+        # Messages may repeat what the user typed: never read them as markup.
+        errors.print(f"[red]{error.code}[/]: {escape(error.message())}")
         raise typer.Exit(2) from None
 
 

@@ -85,7 +85,7 @@ _RFC3339 = re.compile(
 
 def parse_rfc3339(text: str) -> datetime:
     """Parse an RFC 3339 timestamp with an explicit offset; returns it in UTC."""
-    match = _RFC3339.match(text)
+    match = _RFC3339.fullmatch(text)
     if not match:
         raise ValueError("not an RFC 3339 timestamp with a time zone (e.g. 2026-11-25T08:30:00Z)")
     fraction = match.group(7) or ""

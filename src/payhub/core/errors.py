@@ -398,6 +398,7 @@ def language_from_header(accept_language: str | None) -> str:
             except ValueError:
                 q = 0.0
         lang = "zh" if tag.lower().startswith("zh") else "en"
-        if q > best_q:
+        # q=0 means "not acceptable" (RFC 9110), never a preference.
+        if q > 0 and q > best_q:
             best_lang, best_q = lang, q
     return best_lang

@@ -16,7 +16,7 @@ from payhub.core import clock
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _BODY = r"[0-9A-HJKMNP-TV-Z]{26}"
-_PREFIX = re.compile(r"^[a-z]{2,8}$")
+_PREFIX = re.compile(r"[a-z]{2,8}")
 
 _lock = threading.Lock()
 _last_ms = -1
@@ -36,7 +36,7 @@ def _encode(value: int, length: int) -> str:
 def new_id(prefix: str) -> str:
     """A new id with the given prefix (lowercase letters, e.g. 'pay', 'acct')."""
     global _last_ms, _last_rand
-    if not _PREFIX.match(prefix):
+    if not _PREFIX.fullmatch(prefix):
         raise ValueError(f"bad id prefix {prefix!r}")
     ms = int(clock.now().timestamp() * 1000)
     with _lock:
@@ -52,16 +52,16 @@ def new_id(prefix: str) -> str:
 
 
 def id_pattern(prefix: str) -> re.Pattern[str]:
-    return re.compile(rf"^{prefix}_{_BODY}$")
+    return re.compile(rf"{prefix}_{_BODY}")
 
 
 def is_id(value: str, prefix: str) -> bool:
-    return bool(id_pattern(prefix).match(value))
+    return isinstance(value, str) and bool(id_pattern(prefix).fullmatch(value))
 
 
 # Ids chosen by clients (journal ids, for idempotent posting): short, printable, no spaces.
-CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
+CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}")
 
 
 def is_client_id(value: str) -> bool:
-    return bool(CLIENT_ID.match(value))
+    return isinstance(value, str) and bool(CLIENT_ID.fullmatch(value))

@@ -17,8 +17,9 @@ from payhub.core import clock
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
-_DIGIT_RUN = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
-# Fields every record has, and uvicorn's terminal colouring, are not copied into the JSON.
+# Runs of digit groups joined by single spaces or dashes: "4111 1111 1111 1111 12/30".
+_DIGIT_RUN = re.compile(r"\d+(?:[ -]\d+)*")
+_GROUP = re.compile(r"\d+")
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"color_message"}
 
 
@@ -33,13 +34,30 @@ def _luhn_ok(digits: str) -> bool:
 
 
 def mask_card_numbers(text: str) -> str:
-    def mask(match: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", match.group(0))
-        if _luhn_ok(digits):
-            return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
-        return match.group(0)
-
-    return _DIGIT_RUN.sub(mask, text)
+    """Mask every card number in `text`: any 13-19 digits spanning whole digit groups of a
+    run that pass the Luhn check keep their first six and last four digits only. Looking
+    at every span of groups, not just the whole run, catches a card written next to other
+    numbers ("4111111111111111 12/30"); masking an order number by accident is the price."""
+    out: list[str] = []
+    last = 0
+    for run in _DIGIT_RUN.finditer(text):
+        groups = [
+            (m.start() + run.start(), m.end() + run.start()) for m in _GROUP.finditer(run.group())
+        ]
+        masked_upto = -1
+        for i, (start, _) in enumerate(groups):
+            if start < masked_upto:
+                continue
+            for j in range(len(groups) - 1, i - 1, -1):
+                end = groups[j][1]
+                digits = "".join(text[a:b] for a, b in groups[i : j + 1])
+                if 13 <= len(digits) <= 19 and _luhn_ok(digits):
+                    out.append(text[last:start])
+                    out.append(digits[:6] + "*" * (len(digits) - 10) + digits[-4:])
+                    last = masked_upto = end
+                    break
+    out.append(text[last:])
+    return "".join(out)
 
 
 class JsonFormatter(logging.Formatter):

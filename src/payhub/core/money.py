@@ -53,6 +53,9 @@ class Money:
         """Parse a major-unit amount such as "19.99" exactly; more decimals than the currency has
         are refused rather than rounded."""
         exponent = _exponent(currency)
+        if not isinstance(value, str | Decimal):
+            # Floats are inexact and bools are not amounts: take text or Decimal only.
+            raise PayHubError("amount_invalid", param="amount")
         try:
             dec = Decimal(value)
         except (InvalidOperation, TypeError):

@@ -57,7 +57,7 @@ def _new_account_row(spec: AccountSpec) -> Account:
     """Check an account's settings and make its row. Hot accounts (`shards` > 1) spread their
     balance over several rows so concurrent postings do not queue on one lock; they cannot
     carry balance limits, which would need all shards at once."""
-    if len(spec.code) > 160 or not ACCOUNT_CODE.match(spec.code):
+    if len(spec.code) > 160 or not ACCOUNT_CODE.fullmatch(spec.code):
         raise PayHubError("account_code_invalid", param="code")
     check_currency(spec.currency)
     if spec.debits_must_not_exceed_credits and spec.credits_must_not_exceed_debits:

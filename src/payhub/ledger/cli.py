@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,8 +34,8 @@ def _print_account(view: AccountView, balance: BalanceView | None = None) -> Non
     table = Table(show_header=False, title=f"{view.code} ({view.currency})")
     for key, value in [
         ("id", view.id),
-        ("name", view.name),
-        ("owner", view.owner or ""),
+        ("name", escape(view.name)),
+        ("owner", escape(view.owner or "")),
         ("normal side", view.normal_side.value),
         ("debits ≤ credits", str(view.debits_must_not_exceed_credits)),
         ("credits ≤ debits", str(view.credits_must_not_exceed_debits)),
@@ -49,7 +50,7 @@ def _print_account(view: AccountView, balance: BalanceView | None = None) -> Non
 
 
 def _print_journal(view: JournalView) -> None:
-    table = Table(title=f"journal {view.id} ({view.kind}) — {view.description or ''}")
+    table = Table(title=f"journal {view.id} ({view.kind}) — {escape(view.description or '')}")
     for column in ("account", "debit", "credit"):
         table.add_column(column, justify="right" if column != "account" else "left")
     for p in view.postings:
@@ -201,7 +202,7 @@ def entries(
         found, _ = await service.list_entries(session, view.id, limit=limit)
         return found
 
-    table = Table(title=f"Entries of {account}")
+    table = Table(title=f"Entries of {escape(account)}")
     for column in ("posted at", "journal", "side", "amount"):
         table.add_column(column)
     for e in in_transaction(work):

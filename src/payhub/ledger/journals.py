@@ -19,7 +19,7 @@ from payhub.ledger.domain import (
     PostingSpec,
 )
 from payhub.ledger.models import Account, Entry, Journal
-from payhub.ledger.posting import MAX_BATCH, Engine, Work
+from payhub.ledger.posting import LIMIT_ERRORS, MAX_BATCH, Engine, Work
 
 
 async def post_journal(session: AsyncSession, spec: JournalSpec) -> tuple[JournalView, bool]:
@@ -93,7 +93,10 @@ async def load_journals(session: AsyncSession, ids: list[str]) -> dict[str, Jour
     ).all()
     postings: dict[str, list[EntryView]] = {j.id: [] for j in journals}
     for entry, code in rows:
-        postings[entry.journal_id].append(entry_view(entry, code))
+        # A journal committed between the two reads has entries but no row here: it did not
+        # exist when we looked, so leave it out rather than half-read it.
+        if entry.journal_id in postings:
+            postings[entry.journal_id].append(entry_view(entry, code))
     return {
         j.id: JournalView(
             id=j.id,
@@ -187,6 +190,10 @@ async def reverse_journal(
     await Engine(session).run([work])
     (outcome,) = await outcomes(session, [work])
     if outcome.error is not None:
+        if outcome.error.code in LIMIT_ERRORS and await reversal_of(session, journal_id):
+            # A concurrent reversal committed while we waited for the balance locks; that,
+            # not the limit, is the answer.
+            raise PayHubError("journal_already_reversed", journal=journal_id)
         raise outcome.error
     assert outcome.journal is not None
     return outcome.journal, outcome.status == "created"

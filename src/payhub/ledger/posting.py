@@ -41,6 +41,8 @@ from payhub.ledger.domain import (
 from payhub.ledger.store import Acct, AsyncpgStore, Row, SqlAlchemyStore, Store, Writes
 
 MAX_BATCH = 1000
+# Refusals that depend on balances, which a concurrent writer may have changed.
+LIMIT_ERRORS = frozenset({"insufficient_funds", "exceeds_debits", "amount_too_large"})
 MAX_POSTINGS = 100
 
 
@@ -157,8 +159,27 @@ class Engine:
         self._resolve(works)
         self._classify_existing(works)
         self._apply(works)
+        await self._recheck_refused(store, works)
         await self._write(store, works)
         return works
+
+    async def _recheck_refused(self, store: Store, works: list[Work]) -> None:
+        """A journal refused for a limit may be a repeat that a concurrent transaction
+        committed while we waited for the locks (the lock query's snapshot predates the
+        wait). Look again, now that the locks are held, and answer as a repeat if so."""
+        suspects = [
+            w
+            for w in works
+            if w.client_id and w.status == "rejected" and w.error and w.error.code in LIMIT_ERRORS
+        ]
+        if not suspects:
+            return
+        found = await store.journal_hashes([w.id for w in suspects])
+        for work in suspects:
+            if work.id in found:
+                work.status, work.error = "new", None
+                self.existing[work.id] = found[work.id]
+        self._classify_existing(suspects)
 
     async def release(self, lines: list[Line]) -> None:
         """Give back what a hold reserved (void, expiry): lower the pending totals."""

@@ -41,7 +41,7 @@ def _account_ref(value: str, param: str = "account") -> str:
     if value.startswith("acct_"):
         if not is_id(value, "acct"):
             raise PayHubError("invalid_id", param=param)
-    elif len(value) > 160 or not ACCOUNT_CODE.match(value):
+    elif len(value) > 160 or not ACCOUNT_CODE.fullmatch(value):
         raise PayHubError("invalid_id", param=param)
     return value
 

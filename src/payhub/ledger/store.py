@@ -78,6 +78,10 @@ class Store(Protocol):
         `journal_ids` exist."""
         ...
 
+    async def journal_hashes(self, journal_ids: list[str]) -> dict[str, str]:
+        """Content hashes of those of `journal_ids` that exist, read afresh."""
+        ...
+
     async def write(self, writes: Writes) -> None:
         """Insert journals, entries and holds and store the new totals. A journal id that
         appeared since `lock` raises RetryTransaction."""
@@ -110,11 +114,14 @@ class SqlAlchemyStore:
         if ids or pairs:
             await self._lock_accounts(ids, pairs, pins, out)
         if journal_ids:
-            found = await self.session.execute(
-                select(Journal.id, Journal.content_hash).where(Journal.id.in_(journal_ids))
-            )
-            out.existing = {r[0]: r[1] for r in found}
+            out.existing = await self.journal_hashes(journal_ids)
         return out
+
+    async def journal_hashes(self, journal_ids: list[str]) -> dict[str, str]:
+        found = await self.session.execute(
+            select(Journal.id, Journal.content_hash).where(Journal.id.in_(journal_ids))
+        )
+        return {r[0]: r[1] for r in found}
 
     async def _lock_accounts(
         self, ids: set[str], pairs: set[tuple[str, str]], pins: dict[str, int], out: Locked
@@ -357,6 +364,12 @@ class AsyncpgStore:
                 raise AssertionError(f"hot account {acct.id} is missing balance rows")
             out.rows.append(Row(acct, w[0], w[1], w[2], w[3], w[4]))
         return out
+
+    async def journal_hashes(self, journal_ids: list[str]) -> dict[str, str]:
+        records = await self.conn.fetch(
+            "SELECT id, content_hash FROM ledger_journals WHERE id = ANY($1::text[])", journal_ids
+        )
+        return {r[0]: r[1] for r in records}
 
     async def write(self, writes: Writes) -> None:
         balances = [
