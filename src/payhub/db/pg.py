@@ -1,5 +1,6 @@
 """Direct asyncpg access for the few hot paths where SQLAlchemy's per-statement cost matters
-(ledger posting). Connections still come from SQLAlchemy's pool, so there is one pool.
+(ledger posting): inside a session's transaction (its own connection), or in a transaction
+of its own on the database's asyncpg pool.
 
 This leans on two private attributes of SQLAlchemy's asyncpg adapter (`_transaction`,
 `_start_transaction`, `_connection`); SQLAlchemy is pinned below the next minor version
@@ -13,7 +14,6 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.util import greenlet_spawn
 
 from payhub.db.session import Database, retrying
 
@@ -33,14 +33,10 @@ async def session_connection(session: AsyncSession) -> Any:
 
 @asynccontextmanager
 async def transaction(db: Database) -> AsyncIterator[Any]:
-    """A bare asyncpg transaction on a pooled connection: commit on success, else roll back."""
-    fairy: Any = await greenlet_spawn(db.engine.sync_engine.pool.connect)
-    try:
-        connection = fairy.dbapi_connection._connection
-        async with connection.transaction():
-            yield connection
-    finally:
-        await greenlet_spawn(fairy.close)
+    """A bare asyncpg transaction: commit on success, else roll back."""
+    pool = await db.asyncpg_pool()
+    async with pool.acquire() as connection, connection.transaction():
+        yield connection
 
 
 async def run_in_transaction(

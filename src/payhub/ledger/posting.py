@@ -16,12 +16,12 @@ of every journal at commit with a deferred constraint trigger.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.core import clock
@@ -120,8 +120,7 @@ def _content_hash(work: Work) -> str:
         "hold": work.hold_id,
         "expires_at": work.expires_at.isoformat() if work.expires_at else None,
     }
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 class Engine:

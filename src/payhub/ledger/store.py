@@ -4,12 +4,11 @@ two round trips instead of five."""
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
+import orjson
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -299,25 +298,23 @@ WITH j AS (
     SELECT id, 'pending', expires_at, NULL, NULL, created_at
     FROM json_to_recordset($3::json) AS x(id text, expires_at timestamptz, created_at timestamptz)
 ), b AS (
+    -- Arrays, not JSON, here: the planner sizes unnest() by its arrays and so looks the few
+    -- rows up by key, where json_to_recordset's fixed guess of 100 rows makes it scan the
+    -- whole table.
     UPDATE ledger_balances t
     SET debits_pending = v.dpend, debits_posted = v.dpost,
         credits_pending = v.cpend, credits_posted = v.cpost
-    FROM json_to_recordset($4::json) AS v(
-        account_id text, shard int, dpend bigint, dpost bigint, cpend bigint, cpost bigint)
+    FROM unnest($4::text[], $5::int[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
+         AS v(account_id, shard, dpend, dpost, cpend, cpost)
     WHERE t.account_id = v.account_id AND t.shard = v.shard
 )
 SELECT 1
 """
 
 
-def _json_default(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot encode {type(value).__name__}")
-
-
 def _dumps(rows: list[dict[str, Any]]) -> str:
-    return json.dumps(rows, default=_json_default, ensure_ascii=False, separators=(",", ":"))
+    # orjson writes datetimes as RFC 3339 and is several times faster than json here.
+    return orjson.dumps(rows).decode()
 
 
 class AsyncpgStore:
@@ -372,24 +369,19 @@ class AsyncpgStore:
         return {r[0]: r[1] for r in records}
 
     async def write(self, writes: Writes) -> None:
-        balances = [
-            {
-                "account_id": r.account.id,
-                "shard": r.shard,
-                "dpend": r.debits_pending,
-                "dpost": r.debits_posted,
-                "cpend": r.credits_pending,
-                "cpost": r.credits_posted,
-            }
-            for r in writes.rows
-        ]
+        rows = writes.rows
         try:
             await self.conn.execute(
                 _PG_WRITE_JOURNALS,
                 _dumps(writes.journals),
                 _dumps(writes.entries),
                 _dumps(writes.holds),
-                _dumps(balances),
+                [r.account.id for r in rows],
+                [r.shard for r in rows],
+                [r.debits_pending for r in rows],
+                [r.debits_posted for r in rows],
+                [r.credits_pending for r in rows],
+                [r.credits_posted for r in rows],
             )
         except Exception as exc:
             if _is_unique_violation(exc):

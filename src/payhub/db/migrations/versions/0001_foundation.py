@@ -242,16 +242,19 @@ _PG_GUARDS = [
         postings integer;
         bad_currency text;
     BEGIN
-        SELECT count(*) INTO postings FROM ledger_entries WHERE journal_id = NEW.journal_id;
+        -- One pass over the journal's entries: how many, and a currency that does not net
+        -- to zero (if any). It runs at commit for every entry inserted.
+        SELECT sum(n), min(currency) FILTER (WHERE net <> 0) INTO postings, bad_currency
+        FROM (
+            SELECT currency, count(*) AS n,
+                   sum(CASE WHEN side = 'debit' THEN amount ELSE -amount END) AS net
+            FROM ledger_entries WHERE journal_id = NEW.journal_id
+            GROUP BY currency
+        ) per_currency;
         IF postings < 2 THEN
             RAISE EXCEPTION 'journal % has fewer than two postings', NEW.journal_id
                 USING ERRCODE = '23514', CONSTRAINT = 'ledger_journal_balanced';
         END IF;
-        SELECT currency INTO bad_currency FROM ledger_entries
-            WHERE journal_id = NEW.journal_id
-            GROUP BY currency
-            HAVING sum(CASE WHEN side = 'debit' THEN amount ELSE -amount END) <> 0
-            LIMIT 1;
         IF bad_currency IS NOT NULL THEN
             RAISE EXCEPTION 'journal % does not balance in %', NEW.journal_id, bad_currency
                 USING ERRCODE = '23514', CONSTRAINT = 'ledger_journal_balanced';
