@@ -38,6 +38,7 @@ class Database:
         self.pool_size = pool_size
         self._is_sqlite = is_sqlite_url(url)
         self._asyncpg_pool: Any = None
+        self._sqlite_writer = asyncio.Lock()
         self.engine: AsyncEngine = make_engine(url, pool_size=pool_size)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
 
@@ -51,7 +52,16 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session whose transaction commits when the block ends without an error."""
+        """A session whose transaction commits when the block ends without an error.
+
+        On SQLite, which has one writer, this process's transactions queue here, in order,
+        instead of in SQLite's busy handler, which sleeps in growing steps and starves under
+        load. (So never open a transaction while holding another: on SQLite it would wait
+        for itself.)"""
+        if self._is_sqlite:
+            async with self._sqlite_writer, self.sessions() as session, session.begin():
+                yield session
+            return
         async with self.sessions() as session, session.begin():
             yield session
 

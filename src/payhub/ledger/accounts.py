@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import false, func, insert, or_, select, tuple_
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -318,13 +318,3 @@ async def list_entries(
         query = query.where(Entry.id < starting_after)
     rows = (await session.execute(query)).scalars().all()
     return [entry_view(r, account.code) for r in rows[:limit]], len(rows) > limit
-
-
-def refs_filter(ids: set[str], pairs: set[tuple[str, str]]) -> Any:
-    """A WHERE clause matching accounts by id or by (code, currency)."""
-    clauses = []
-    if ids:
-        clauses.append(Account.id.in_(sorted(ids)))
-    if pairs:
-        clauses.append(tuple_(Account.code, Account.currency).in_(sorted(pairs)))
-    return or_(*clauses) if len(clauses) > 1 else clauses[0] if clauses else false()

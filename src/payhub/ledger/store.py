@@ -9,12 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.db.session import RetryTransaction, sqlstate
-from payhub.ledger.accounts import refs_filter
 from payhub.ledger.models import Account, Balance, Entry, Hold, Journal
 
 
@@ -93,6 +92,18 @@ def _table(model: type[Any]) -> Table:
     return table
 
 
+def _refs_filter(ids: set[str], pairs: set[tuple[str, str]]) -> Any:
+    """Accounts with one of these ids or codes. Codes are matched without their currency so
+    that both terms use an index (SQLite will not for row-value IN under OR); `_wanted`
+    drops the other currencies afterwards."""
+    codes = sorted({code for code, _ in pairs})
+    return or_(Account.id.in_(sorted(ids)), Account.code.in_(codes))
+
+
+def _wanted(acct: Acct, ids: set[str], pairs: set[tuple[str, str]]) -> bool:
+    return acct.id in ids or (acct.code, acct.currency) in pairs
+
+
 def _is_unique_violation(exc: BaseException) -> bool:
     return sqlstate(exc) == "23505" or "UNIQUE constraint failed" in str(exc)
 
@@ -139,12 +150,14 @@ class SqlAlchemyStore:
                 Balance.credits_posted,
             )
             .join(Balance, Balance.account_id == Account.id)
-            .where(refs_filter(ids, pairs), Account.shards == 1, Balance.shard == 0)
+            .where(_refs_filter(ids, pairs), Account.shards == 1, Balance.shard == 0)
             .order_by(Account.id)
             .with_for_update(of=Balance)
         )
         for r in locked:
             acct = Acct(r[0], r[1], r[2], r[3], r[4], r[5], r[6])
+            if not _wanted(acct, ids, pairs):
+                continue
             out.accounts.append(acct)
             out.rows.append(Row(acct, 0, r[7], r[8], r[9], r[10]))
         found_ids = {a.id for a in out.accounts}
@@ -154,11 +167,13 @@ class SqlAlchemyStore:
             return
         hot = await self.session.execute(
             select(*account_columns)
-            .where(refs_filter(rest_ids, rest_pairs), Account.shards > 1)
+            .where(_refs_filter(rest_ids, rest_pairs), Account.shards > 1)
             .order_by(Account.id)
         )
         for h in hot.all():
             acct = Acct(h[0], h[1], h[2], h[3], h[4], h[5], h[6])
+            if not _wanted(acct, rest_ids, rest_pairs):
+                continue
             out.accounts.append(acct)
             out.rows.append(await self._lock_hot_shard(acct, pins.get(acct.id)))
 
