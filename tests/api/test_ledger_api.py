@@ -688,3 +688,40 @@ async def test_hot_account_sums_its_shards(client: httpx.AsyncClient, accounts: 
     assert (await client.post(f"{LEDGER}/holds/{hold['id']}/post")).status_code == 200
     fees = await balance(client, hot["id"])
     assert (fees["credits_pending"], fees["posted"]) == (0, total - 60 + 333)
+
+
+async def test_list_holds_by_status_newest_first(client: httpx.AsyncClient, accounts: dict) -> None:
+    await fund_wallet(client, 10_000)
+    for i in range(4):
+        created = await client.post(
+            f"{LEDGER}/holds", json=transfer(WALLET, MERCHANT, 100 + i, id=f"list-hold-{i}")
+        )
+        assert created.status_code == 201, created.text
+    assert (await client.post(f"{LEDGER}/holds/list-hold-1/void")).status_code == 200
+    assert (await client.post(f"{LEDGER}/holds/list-hold-2/post")).status_code == 200
+
+    everything = (await client.get(f"{LEDGER}/holds")).json()
+    assert everything["object"] == "list"
+    assert [h["id"] for h in everything["data"]] == [f"list-hold-{i}" for i in (3, 2, 1, 0)]
+
+    pending = (await client.get(f"{LEDGER}/holds", params={"status": "pending"})).json()
+    assert [h["id"] for h in pending["data"]] == ["list-hold-3", "list-hold-0"]
+    posted = (await client.get(f"{LEDGER}/holds", params={"status": "posted"})).json()
+    assert [h["id"] for h in posted["data"]] == ["list-hold-2"]
+    assert posted["data"][0]["post_journal"]["hold"] == "list-hold-2"
+
+    first = (await client.get(f"{LEDGER}/holds", params={"limit": 2})).json()
+    assert [h["id"] for h in first["data"]] == ["list-hold-3", "list-hold-2"]
+    assert first["has_more"] is True
+    rest = (
+        await client.get(f"{LEDGER}/holds", params={"limit": 2, "starting_after": "list-hold-2"})
+    ).json()
+    assert [h["id"] for h in rest["data"]] == ["list-hold-1", "list-hold-0"]
+    assert rest["has_more"] is False
+
+    unknown = await client.get(f"{LEDGER}/holds", params={"starting_after": "no-such-hold"})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "hold_not_found"
+    bad_status = await client.get(f"{LEDGER}/holds", params={"status": "lost"})
+    assert bad_status.status_code == 400
+    assert bad_status.json()["error"]["code"] == "validation_error"

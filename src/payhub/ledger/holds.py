@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.core import clock
@@ -43,20 +43,47 @@ async def get_hold(session: AsyncSession, hold_id: str) -> HoldView:
     hold = await session.get(Hold, hold_id)
     if hold is None:
         raise PayHubError("hold_not_found", hold=hold_id)
-    ids = [hold_id] + ([hold.post_journal_id] if hold.post_journal_id else [])
+    (view,) = await _views(session, [hold])
+    return view
+
+
+async def list_holds(
+    session: AsyncSession,
+    *,
+    limit: int,
+    starting_after: str | None = None,
+    status: str | None = None,
+) -> tuple[list[HoldView], bool]:
+    """Newest first; `status` picks pending, posted, voided or expired holds."""
+    query = select(Hold).order_by(Hold.created_at.desc(), Hold.id.desc()).limit(limit + 1)
+    if status is not None:
+        query = query.where(Hold.status == status)
+    if starting_after is not None:
+        anchor = await session.get(Hold, starting_after)
+        if anchor is None:
+            raise PayHubError("hold_not_found", param="starting_after", hold=starting_after)
+        query = query.where(tuple_(Hold.created_at, Hold.id) < tuple_(anchor.created_at, anchor.id))
+    holds = list((await session.execute(query)).scalars().all())
+    return await _views(session, holds[:limit]), len(holds) > limit
+
+
+async def _views(session: AsyncSession, holds: list[Hold]) -> list[HoldView]:
+    ids = [h.id for h in holds] + [h.post_journal_id for h in holds if h.post_journal_id]
     journals = await load_journals(session, ids)
-    journal = journals[hold_id]
-    return HoldView(
-        id=hold.id,
-        status=hold.status,  # type: ignore[arg-type]
-        description=journal.description,
-        metadata=journal.metadata,
-        postings=journal.postings,
-        created_at=hold.created_at,
-        expires_at=hold.expires_at,
-        resolved_at=hold.resolved_at,
-        post_journal=journals.get(hold.post_journal_id) if hold.post_journal_id else None,
-    )
+    return [
+        HoldView(
+            id=hold.id,
+            status=hold.status,  # type: ignore[arg-type]
+            description=journals[hold.id].description,
+            metadata=journals[hold.id].metadata,
+            postings=journals[hold.id].postings,
+            created_at=hold.created_at,
+            expires_at=hold.expires_at,
+            resolved_at=hold.resolved_at,
+            post_journal=journals.get(hold.post_journal_id) if hold.post_journal_id else None,
+        )
+        for hold in holds
+    ]
 
 
 async def _lock_pending_hold(session: AsyncSession, hold_id: str) -> tuple[Hold, list[Line]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -268,6 +268,25 @@ async def create_hold(body: HoldIn, uow: OperatorWork) -> Response:
         return HoldOut.of(view), 201 if created else 200
 
     return await uow.write(work)
+
+
+@router.get("/holds", response_model=ListResponse[HoldOut])
+async def list_holds(
+    uow: OperatorWork,
+    status: Literal["pending", "posted", "voided", "expired"] | None = None,
+    limit: Limit = 20,
+    starting_after: str | None = None,
+) -> Response:
+    if starting_after is not None:
+        _client_id(starting_after, "starting_after")
+
+    async def work(session: AsyncSession) -> BaseModel:
+        views, more = await service.list_holds(
+            session, limit=limit, starting_after=starting_after, status=status
+        )
+        return ListResponse[HoldOut](data=[HoldOut.of(v) for v in views], has_more=more)
+
+    return await uow.read(work)
 
 
 @router.get("/holds/{hold_id}", response_model=HoldOut)

@@ -23,7 +23,14 @@ from payhub.ledger.domain import (
     PostingSpec,
     Side,
 )
-from payhub.ledger.holds import create_hold, expire_holds, get_hold, post_hold, void_hold
+from payhub.ledger.holds import (
+    create_hold,
+    expire_holds,
+    get_hold,
+    list_holds,
+    post_hold,
+    void_hold,
+)
 from payhub.ledger.journals import (
     get_journal,
     list_journals,
@@ -60,6 +67,7 @@ __all__ = [
     "get_journal",
     "list_accounts",
     "list_entries",
+    "list_holds",
     "list_journals",
     "post_hold",
     "post_journal",
