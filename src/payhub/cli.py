@@ -85,6 +85,8 @@ def serve(
     import uvicorn
 
     settings = get_settings()
+    for warning in settings.warnings():
+        console.print(f"[yellow]warning:[/] {warning}")
     uvicorn.run(
         "payhub.api.app:app_factory",
         factory=True,

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEV_PEPPER = "payhub-dev-pepper"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PAYHUB_", env_file=".env", extra="ignore")
@@ -22,7 +24,7 @@ class Settings(BaseSettings):
         description="Operator API key to install on start (else one is generated).",
     )
     key_pepper: SecretStr = Field(
-        default=SecretStr("payhub-dev-pepper"),
+        default=SecretStr(DEV_PEPPER),
         description="Server-side secret mixed into API-key hashes. Set it in production.",
     )
     host: str = Field(default="127.0.0.1", description="Address `payhub serve` listens on.")
@@ -39,6 +41,16 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def warnings(self) -> list[str]:
+        """Settings that are fine for trying PayHub out but not for real money."""
+        found = []
+        if not self.is_sqlite and self.key_pepper.get_secret_value() == DEV_PEPPER:
+            found.append(
+                "PAYHUB_KEY_PEPPER is the development default: set a secret of your own "
+                "before issuing real keys (changing it later invalidates existing keys)."
+            )
+        return found
 
 
 @cache
