@@ -493,8 +493,8 @@ def test_demo_seed_seeds_once(cli: Cli) -> None:
     assert cli.query("SELECT COUNT(*) FROM ledger_journals") == [(4,)]
     assert cli.query("SELECT COUNT(*) FROM ledger_accounts") == [(8,)]
     assert cli.balance("bank:custody")["posted"] == "34.88 CNY"
-    assert cli.balance("merchant:mer_demo_noodles:available")["posted"] == "162.02 CNY"
-    assert cli.balance("merchant:mer_demo_noodles:pending")["posted"] == "0.00 CNY"
+    assert cli.balance("merchant:mer_demo_noodles:available")["posted"] == "34.79 CNY"
+    assert cli.balance("merchant:mer_demo_noodles:pending")["posted"] == "127.23 CNY"
     assert cli.balance("platform:fees")["posted"] == "0.98 CNY"
     listed = cli.run("ledger", "accounts", "list", "--code-prefix", "merchant:").stdout
     assert sorted(row[0] for row in table_rows(listed)) == [

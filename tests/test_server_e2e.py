@@ -205,7 +205,8 @@ def test_start_serves_the_api_with_demo_data(
             return result
 
         assert balance("bank:custody")["posted"] == 3488
-        assert balance("merchant:mer_demo_noodles:available")["posted"] == 16202
+        assert balance("merchant:mer_demo_noodles:available")["posted"] == 3479
+        assert balance("merchant:mer_demo_noodles:pending")["posted"] == 12723
         assert balance("platform:fees")["posted"] == 98
 
         posted = http.post(
@@ -240,11 +241,11 @@ def test_start_serves_the_api_with_demo_data(
             "object": "ledger_balance",
             "account": balance("merchant:mer_demo_noodles:available")["account"],
             "currency": "CNY",
-            "posted": 14202,
+            "posted": 1479,
             "pending": 0,
-            "available": 14202,
+            "available": 1479,
             "debits_posted": 2000,
-            "credits_posted": 16202,
+            "credits_posted": 3479,
             "debits_pending": 0,
             "credits_pending": 0,
             "as_of": None,
@@ -263,7 +264,7 @@ def test_start_serves_the_api_with_demo_data(
             "账户 merchant:mer_demo_noodles:available 余额不足:借方不得超过贷方。"
         )
         assert error["request_id"] == too_much.headers["request-id"]
-        assert balance("merchant:mer_demo_noodles:available")["posted"] == 14202
+        assert balance("merchant:mer_demo_noodles:available")["posted"] == 1479
 
     assert server.stopped_cleanly(), server.output()
     # The server logged every request as one JSON object per line.

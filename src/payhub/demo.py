@@ -80,8 +80,8 @@ async def seed(session: AsyncSession) -> int:
         ),
         JournalSpec(
             id="demo-merchant-settlement-1",
-            description="Real-time settlement to the merchant's available balance",
-            postings=(_p(pending, Side.DEBIT, 16202), _p(available, Side.CREDIT, 16202)),
+            description="Real-time settlement of the first payment (the second stays pending)",
+            postings=(_p(pending, Side.DEBIT, 3479), _p(available, Side.CREDIT, 3479)),
         ),
     ]
     await ledger.post_journals(session, journals, allow_linked=False)
