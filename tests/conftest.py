@@ -32,6 +32,10 @@ POSTGRES = TEST_URL.startswith("postgresql")
 requires_postgres = pytest.mark.skipif(not POSTGRES, reason="needs PostgreSQL")
 
 TABLES = [
+    "webhook_attempts",
+    "webhook_deliveries",
+    "webhook_endpoints",
+    "events",
     "ledger_holds",
     "ledger_entries",
     "ledger_balances",
@@ -39,6 +43,11 @@ TABLES = [
     "ledger_accounts",
     "idempotency_keys",
     "api_keys",
+    "vault_cards",
+    "vault_bank_accounts",
+    "vault_data_keys",
+    "customers",
+    "merchants",
 ]
 
 

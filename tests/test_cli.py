@@ -506,7 +506,12 @@ def test_demo_seed_seeds_once(cli: Cli) -> None:
 def test_worker_once_prints_json(ledger_cli: Cli) -> None:
     cli = ledger_cli
     out = cli.run("worker", "--once").stdout
-    assert json.loads(out) == {"ledger.expire_holds": 0, "idempotency.purge_expired": 0}
+    assert json.loads(out) == {
+        "ledger.expire_holds": 0,
+        "idempotency.purge_expired": 0,
+        "events.dispatch": 0,
+        "events.send_webhooks": 0,
+    }
 
     # A hold that lapses in a moment: the next run expires it and releases the funds.
     cli.run(
@@ -528,6 +533,8 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
     assert json.loads(cli.run("worker", "--once").stdout) == {
         "ledger.expire_holds": 1,
         "idempotency.purge_expired": 0,
+        "events.dispatch": 0,
+        "events.send_webhooks": 0,
     }
     assert cli.balance("merchant:m1:available") == {
         "posted": "50.00 CNY",

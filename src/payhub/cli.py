@@ -150,8 +150,10 @@ def demo_seed() -> None:
 def _register_subcommands() -> None:
     from payhub.bench.cli import register as register_bench
     from payhub.ledger.cli import ledger_app
+    from payhub.merchants.cli import merchants_app
 
     app.add_typer(ledger_app, name="ledger")
+    app.add_typer(merchants_app, name="merchants")
     register_bench(bench_app)
 
 

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from payhub.db.session import Database
+from payhub.events.tasks import dispatch_events, send_webhooks
 from payhub.idempotency.tasks import purge_expired_keys
 from payhub.ledger.tasks import expire_due_holds
 
@@ -18,6 +19,8 @@ Job = Callable[[Database], Awaitable[int]]
 JOBS: dict[str, Job] = {
     "ledger.expire_holds": expire_due_holds,
     "idempotency.purge_expired": purge_expired_keys,
+    "events.dispatch": dispatch_events,
+    "events.send_webhooks": send_webhooks,
 }
 
 

@@ -182,7 +182,7 @@ async def test_unknown_route(anonymous: httpx.AsyncClient, method: str, path: st
         ("PUT", f"{LEDGER}/journals"),
         ("PATCH", f"{LEDGER}/accounts/bank:custody"),
         ("GET", f"{LEDGER}/holds/h-1/post"),
-        ("GET", f"{LEDGER}/holds"),
+        ("DELETE", f"{LEDGER}/holds"),
         ("POST", "/healthz"),
     ],
 )
@@ -280,7 +280,7 @@ async def test_openapi_lists_the_ledger(anonymous: httpx.AsyncClient) -> None:
         "/v1/ledger/journals/batch": {"post"},
         "/v1/ledger/journals/{journal_id}": {"get"},
         "/v1/ledger/journals/{journal_id}/reverse": {"post"},
-        "/v1/ledger/holds": {"post"},
+        "/v1/ledger/holds": {"get", "post"},
         "/v1/ledger/holds/{hold_id}": {"get"},
         "/v1/ledger/holds/{hold_id}/post": {"post"},
         "/v1/ledger/holds/{hold_id}/void": {"post"},

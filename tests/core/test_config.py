@@ -14,14 +14,14 @@ def test_development_pepper_on_postgres_is_flagged() -> None:
         _env_file=None, database_url="postgresql+asyncpg://postgres@127.0.0.1/payhub"
     )
     assert settings.key_pepper.get_secret_value() == DEV_PEPPER
-    assert len(settings.warnings()) == 1
-    assert "PAYHUB_KEY_PEPPER" in settings.warnings()[0]
+    # (The vault's development keys are flagged too: see tests/vault/test_config.py.)
+    assert len([w for w in settings.warnings() if "PAYHUB_KEY_PEPPER" in w]) == 1
     own = Settings(
         _env_file=None,
         database_url="postgresql+asyncpg://postgres@127.0.0.1/payhub",
         key_pepper="a-secret-of-our-own",
     )
-    assert own.warnings() == []
+    assert not [w for w in own.warnings() if "PAYHUB_KEY_PEPPER" in w]
 
 
 def test_environment_overrides(monkeypatch) -> None:

@@ -17,7 +17,9 @@ from payhub.api.middleware import RequestContextMiddleware
 from payhub.core.config import Settings, get_settings
 from payhub.core.logging import configure_logging
 from payhub.db.session import Database
+from payhub.events.routes import router as events_router
 from payhub.ledger.routes import router as ledger_router
+from payhub.merchants.routes import router as merchants_router
 
 DESCRIPTION = """
 PayHub's one standard payment API. Money is integer minor units plus an ISO 4217
@@ -65,6 +67,8 @@ def create_app(
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.include_router(merchants_router)
+    app.include_router(events_router)
     app.include_router(ledger_router)
 
     @app.get("/healthz", tags=["health"])

@@ -73,8 +73,14 @@ class UnitOfWork:
     async def write(
         self,
         work: Callable[[AsyncSession], Awaitable[tuple[BaseModel, int]]],
+        *,
+        redact: Callable[[BaseModel], BaseModel] | None = None,
     ) -> Response:
-        """`work` returns the response model and its status code (201 created, 200 …)."""
+        """`work` returns the response model and its status code (201 created, 200 …).
+
+        `redact` gives the version of the response to keep for replays when the response
+        holds a secret shown once (a new API key): the replay says what was made, without it.
+        """
         key = self.request.headers.get("idempotency-key")
         if key is None:
             body, status = await self.db.run_in_transaction(lambda s: _dump_with_status(work(s)))
@@ -102,8 +108,10 @@ class UnitOfWork:
         claim = outcome
 
         async def tx(session: AsyncSession) -> tuple[bytes, int]:
-            body, status = await _dump_with_status(work(session))
-            await idempotency.complete(session, claim, status, body)
+            model, status = await work(session)
+            body = model.model_dump_json().encode()
+            kept = redact(model).model_dump_json().encode() if redact else body
+            await idempotency.complete(session, claim, status, kept)
             return body, status
 
         try:
@@ -140,13 +148,23 @@ async def _dump_with_status(pending: Awaitable[tuple[BaseModel, int]]) -> tuple[
     return model.model_dump_json().encode(), status
 
 
-def operator_uow(
-    request: Request,
-    db: Annotated[Database, Depends(get_db)],
-    principal: Annotated[Principal, Depends(require_scope(OPERATOR))],
-    settings: Annotated[Settings, Depends(get_settings_dep)],
-) -> UnitOfWork:
-    return UnitOfWork(request, db, principal, settings)
+def work_for(scope: str) -> Callable[..., UnitOfWork]:
+    """A dependency giving a UnitOfWork to callers whose key has `scope`."""
+
+    # Dependencies as defaults, not in annotations: with postponed annotations FastAPI
+    # resolves annotation strings in module globals, where `scope` does not exist.
+    def dependency(
+        request: Request,
+        db: Database = Depends(get_db),
+        principal: Principal = Depends(require_scope(scope)),
+        settings: Settings = Depends(get_settings_dep),
+    ) -> UnitOfWork:
+        return UnitOfWork(request, db, principal, settings)
+
+    return dependency
 
 
-OperatorWork = Annotated[UnitOfWork, Depends(operator_uow)]
+# Operator-only routes; and routes any key may use for reading or writing its own objects.
+OperatorWork = Annotated[UnitOfWork, Depends(work_for(OPERATOR))]
+ReadWork = Annotated[UnitOfWork, Depends(work_for("read"))]
+WriteWork = Annotated[UnitOfWork, Depends(work_for("write"))]

@@ -135,10 +135,61 @@ async def ensure_operator_key(session: AsyncSession, configured: str | None) -> 
     return await issue_key(session, name="operator", role=OPERATOR, scopes=OPERATOR_SCOPES)
 
 
-async def revoke_key(session: AsyncSession, key_id: str) -> None:
+@dataclass(frozen=True, slots=True)
+class KeyView:
+    """A key as it may be shown after it was made: never the key itself."""
+
+    id: str
+    display: str
+    name: str
+    role: str
+    merchant_id: str | None
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+def _key_view(row: ApiKey) -> KeyView:
+    return KeyView(
+        id=row.id,
+        display=row.display,
+        name=row.name,
+        role=row.role,
+        merchant_id=row.merchant_id,
+        scopes=list(row.scopes),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+async def get_key(session: AsyncSession, key_id: str) -> KeyView:
     row = await session.get(ApiKey, key_id)
     if row is None:
-        raise PayHubError("validation_error", param="key", detail="no such key")
+        raise PayHubError("api_key_not_found", key=key_id)
+    return _key_view(row)
+
+
+async def list_keys(session: AsyncSession, *, merchant_id: str | None) -> list[KeyView]:
+    """The keys of one merchant, or the operator's keys when `merchant_id` is None."""
+    query = select(ApiKey).order_by(ApiKey.id.desc())
+    if merchant_id is None:
+        query = query.where(ApiKey.role == OPERATOR)
+    else:
+        query = query.where(ApiKey.merchant_id == merchant_id)
+    return [_key_view(r) for r in (await session.execute(query)).scalars().all()]
+
+
+async def revoke_key(
+    session: AsyncSession, key_id: str, *, merchant_id: str | None = None
+) -> KeyView:
+    """Revoke a key (of `merchant_id`, when given); every process refuses it from the next
+    request on, since keys are looked up on every request."""
+    row = await session.get(ApiKey, key_id)
+    if row is None or (merchant_id is not None and row.merchant_id != merchant_id):
+        raise PayHubError("api_key_not_found", key=key_id)
     if row.revoked_at is None:
         row.revoked_at = clock.now()
         await session.flush()
+    return _key_view(row)

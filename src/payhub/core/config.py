@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_PEPPER = "payhub-dev-pepper"
+# Development-only vault secrets: anyone can read them here, so real card data must never be
+# encrypted under them (`Settings.warnings()` says so on PostgreSQL).
+# The master key is base64 of b"payhub-dev-vault-master-key-0001".
+DEV_VAULT_MASTER_KEY = "cGF5aHViLWRldi12YXVsdC1tYXN0ZXIta2V5LTAwMDE="
+DEV_VAULT_FINGERPRINT_KEY = "payhub-dev-vault-fingerprint-key"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PAYHUB_", env_file=".env", extra="ignore")
+    # Errors never repeat the value given: several settings are secrets.
+    model_config = SettingsConfigDict(
+        env_prefix="PAYHUB_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         default="sqlite+aiosqlite:///./var/payhub.db",
@@ -27,6 +37,16 @@ class Settings(BaseSettings):
         default=SecretStr(DEV_PEPPER),
         description="Server-side secret mixed into API-key hashes. Set it in production.",
     )
+    vault_master_key: SecretStr = Field(
+        default=SecretStr(DEV_VAULT_MASTER_KEY),
+        description="Base64 of 32 random bytes: the key that wraps the vault's data keys. "
+        "Set it in production; losing it loses every stored card.",
+    )
+    vault_fingerprint_key: SecretStr = Field(
+        default=SecretStr(DEV_VAULT_FINGERPRINT_KEY),
+        description="HMAC key for card and bank-account fingerprints. Set it in production "
+        "(changing it changes every new fingerprint, so duplicates are no longer recognised).",
+    )
     host: str = Field(default="127.0.0.1", description="Address `payhub serve` listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `payhub serve` listens on.")
     log_level: str = Field(default="INFO", description="Python log level for the JSON logs.")
@@ -37,6 +57,28 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="How often the in-process job runner looks for work."
     )
     var_dir: Path = Field(default=Path("./var"), description="Where the embedded database lives.")
+
+    @field_validator("vault_master_key")
+    @classmethod
+    def _master_key_is_32_bytes(cls, value: SecretStr) -> SecretStr:
+        # The message never repeats the value: it is a secret even when it is malformed.
+        try:
+            raw = base64.b64decode(value.get_secret_value(), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("must be base64 (e.g. `openssl rand -base64 32`)") from None
+        if len(raw) != 32:
+            raise ValueError("must be base64 of exactly 32 bytes (AES-256)")
+        return value
+
+    @field_validator("vault_fingerprint_key")
+    @classmethod
+    def _fingerprint_key_is_long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
+    def vault_master_key_bytes(self) -> bytes:
+        return base64.b64decode(self.vault_master_key.get_secret_value(), validate=True)
 
     @property
     def is_sqlite(self) -> bool:
@@ -49,6 +91,21 @@ class Settings(BaseSettings):
             found.append(
                 "PAYHUB_KEY_PEPPER is the development default: set a secret of your own "
                 "before issuing real keys (changing it later invalidates existing keys)."
+            )
+        if not self.is_sqlite and self.vault_master_key.get_secret_value() == DEV_VAULT_MASTER_KEY:
+            found.append(
+                "PAYHUB_VAULT_MASTER_KEY is the development default: set base64 of 32 random "
+                "bytes of your own before storing real cards (keep it: cards stored under a "
+                "key cannot be read without it)."
+            )
+        if (
+            not self.is_sqlite
+            and self.vault_fingerprint_key.get_secret_value() == DEV_VAULT_FINGERPRINT_KEY
+        ):
+            found.append(
+                "PAYHUB_VAULT_FINGERPRINT_KEY is the development default: set a secret of your "
+                "own before storing real cards (changing it later stops duplicates of cards "
+                "already stored from being recognised)."
             )
         return found
 

@@ -13,6 +13,8 @@ import sys
 from contextvars import ContextVar
 from typing import Any
 
+from stdnum import luhn
+
 from payhub.core import clock
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -21,16 +23,6 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 _DIGIT_RUN = re.compile(r"\d+(?:[ -]\d+)*")
 _GROUP = re.compile(r"\d+")
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"color_message"}
-
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
 
 
 def mask_card_numbers(text: str) -> str:
@@ -51,7 +43,7 @@ def mask_card_numbers(text: str) -> str:
             for j in range(len(groups) - 1, i - 1, -1):
                 end = groups[j][1]
                 digits = "".join(text[a:b] for a, b in groups[i : j + 1])
-                if 13 <= len(digits) <= 19 and _luhn_ok(digits):
+                if 13 <= len(digits) <= 19 and luhn.is_valid(digits):
                     out.append(text[last:start])
                     out.append(digits[:6] + "*" * (len(digits) - 10) + digits[-4:])
                     last = masked_upto = end

@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     ForeignKeyConstraint,
     Index,
+    Integer,
     String,
     UniqueConstraint,
 )
@@ -42,7 +43,7 @@ class Account(Base):
     debits_must_not_exceed_credits: Mapped[bool] = mapped_column(default=False)
     credits_must_not_exceed_debits: Mapped[bool] = mapped_column(default=False)
     # More than one shard makes a hot account: postings spread over its balance rows.
-    shards: Mapped[int] = mapped_column(default=1)
+    shards: Mapped[int] = mapped_column(Integer, default=1)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created_at: Mapped[datetime]
 
@@ -62,7 +63,7 @@ class Balance(Base):
     account_id: Mapped[str] = mapped_column(
         String(40), ForeignKey("ledger_accounts.id"), primary_key=True
     )
-    shard: Mapped[int] = mapped_column(primary_key=True, default=0)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True, default=0)
     debits_pending: Mapped[int] = mapped_column(default=0)
     debits_posted: Mapped[int] = mapped_column(default=0)
     credits_pending: Mapped[int] = mapped_column(default=0)
@@ -114,7 +115,7 @@ class Entry(Base):
         String(64), ForeignKey("ledger_journals.id"), index=True
     )
     account_id: Mapped[str] = mapped_column(String(40))
-    shard: Mapped[int] = mapped_column(default=0)
+    shard: Mapped[int] = mapped_column(Integer, default=0)
     side: Mapped[str] = mapped_column(String(6))
     amount: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))

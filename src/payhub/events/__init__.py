@@ -1,0 +1,1 @@
+"""Events and webhooks: a transactional outbox, and signed delivery of events to endpoints."""

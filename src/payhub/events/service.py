@@ -1,0 +1,331 @@
+"""Emitting events (the outbox), webhook endpoints, and turning events into deliveries.
+
+`emit` is called by a module in the same transaction as the state change it reports, so
+an event exists exactly when its change committed. The dispatcher job later makes one
+delivery per subscribed endpoint; the delivery worker (`payhub.events.delivery`) sends them.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payhub.core import clock
+from payhub.core.errors import PayHubError
+from payhub.core.ids import new_id
+from payhub.events.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+EVENT_TYPE = re.compile(r"[a-z_]+(\.[a-z_]+)+")
+URL = re.compile(r"https?://[^\s/$.?#][^\s]*")
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    id: str
+    type: str
+    merchant_id: str | None
+    data: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointView:
+    id: str
+    merchant_id: str | None
+    url: str
+    events: list[str]
+    enabled: bool
+    description: str | None
+    created_at: datetime
+    secret: str | None = None  # only when just made
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryView:
+    id: str
+    endpoint_id: str
+    event_id: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+def _event_view(row: Event) -> EventView:
+    return EventView(row.id, row.type, row.merchant_id, dict(row.data), row.created_at)
+
+
+def _endpoint_view(row: WebhookEndpoint, *, with_secret: bool = False) -> EndpointView:
+    return EndpointView(
+        id=row.id,
+        merchant_id=row.merchant_id,
+        url=row.url,
+        events=list(row.events),
+        enabled=row.enabled,
+        description=row.description,
+        created_at=row.created_at,
+        secret=row.secret if with_secret else None,
+    )
+
+
+def delivery_view(row: WebhookDelivery) -> DeliveryView:
+    return DeliveryView(
+        id=row.id,
+        endpoint_id=row.endpoint_id,
+        event_id=row.event_id,
+        status=row.status,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_status_code=row.last_status_code,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+    )
+
+
+async def emit(
+    session: AsyncSession, *, type: str, merchant_id: str | None, data: dict[str, Any]
+) -> EventView:
+    """Record an event in the caller's transaction. `data` is the API object as its owner
+    shows it (never card data: callers pass their public, masked representations)."""
+    if not EVENT_TYPE.fullmatch(type):
+        raise ValueError(f"bad event type {type!r}")
+    row = Event(
+        id=new_id("evt"),
+        type=type,
+        merchant_id=merchant_id,
+        data=data,
+        created_at=clock.now(),
+        dispatched_at=None,
+    )
+    session.add(row)
+    await session.flush()
+    return _event_view(row)
+
+
+async def get_event(session: AsyncSession, event_id: str, *, merchant_id: str | None) -> EventView:
+    row = await session.get(Event, event_id)
+    if row is None or (merchant_id is not None and row.merchant_id != merchant_id):
+        raise PayHubError("event_not_found", event=event_id)
+    return _event_view(row)
+
+
+async def list_events(
+    session: AsyncSession,
+    *,
+    merchant_id: str | None,
+    limit: int,
+    starting_after: str | None = None,
+    type: str | None = None,
+) -> tuple[list[EventView], bool]:
+    query = select(Event).order_by(Event.id.desc()).limit(limit + 1)
+    if merchant_id is not None:
+        query = query.where(Event.merchant_id == merchant_id)
+    if type is not None:
+        query = query.where(Event.type == type)
+    if starting_after is not None:
+        query = query.where(Event.id < starting_after)
+    rows = (await session.execute(query)).scalars().all()
+    return [_event_view(r) for r in rows[:limit]], len(rows) > limit
+
+
+def _check_endpoint(url: str, events: list[str]) -> None:
+    if len(url) > 2000 or not URL.fullmatch(url):
+        raise PayHubError("validation_error", param="url", detail="an http(s) URL")
+    if not events:
+        raise PayHubError("validation_error", param="events", detail="at least one event type")
+    for name in events:
+        if name != "*" and not EVENT_TYPE.fullmatch(name):
+            raise PayHubError("validation_error", param="events", detail="event types or '*'")
+
+
+async def create_endpoint(
+    session: AsyncSession,
+    *,
+    merchant_id: str | None,
+    url: str,
+    events: list[str],
+    description: str | None = None,
+) -> EndpointView:
+    """A merchant's endpoint receives that merchant's events; an operator endpoint
+    (merchant_id None) receives every event."""
+    _check_endpoint(url, events)
+    row = WebhookEndpoint(
+        id=new_id("we"),
+        merchant_id=merchant_id,
+        url=url,
+        events=sorted(set(events)),
+        secret="whsec_" + secrets.token_urlsafe(32),
+        enabled=True,
+        description=description,
+        created_at=clock.now(),
+    )
+    session.add(row)
+    await session.flush()
+    return _endpoint_view(row, with_secret=True)
+
+
+async def _endpoint_row(
+    session: AsyncSession, endpoint_id: str, merchant_id: str | None
+) -> WebhookEndpoint:
+    row = await session.get(WebhookEndpoint, endpoint_id)
+    if row is None or (merchant_id is not None and row.merchant_id != merchant_id):
+        raise PayHubError("webhook_endpoint_not_found", endpoint=endpoint_id)
+    return row
+
+
+async def get_endpoint(
+    session: AsyncSession, endpoint_id: str, *, merchant_id: str | None
+) -> EndpointView:
+    return _endpoint_view(await _endpoint_row(session, endpoint_id, merchant_id))
+
+
+async def update_endpoint(
+    session: AsyncSession,
+    endpoint_id: str,
+    *,
+    merchant_id: str | None,
+    url: str | None = None,
+    events: list[str] | None = None,
+    enabled: bool | None = None,
+) -> EndpointView:
+    row = await _endpoint_row(session, endpoint_id, merchant_id)
+    _check_endpoint(url or row.url, events if events is not None else list(row.events))
+    if url is not None:
+        row.url = url
+    if events is not None:
+        row.events = sorted(set(events))
+    if enabled is not None:
+        row.enabled = enabled
+    await session.flush()
+    return _endpoint_view(row)
+
+
+async def list_endpoints(session: AsyncSession, *, merchant_id: str | None) -> list[EndpointView]:
+    query = select(WebhookEndpoint).order_by(WebhookEndpoint.id.desc())
+    if merchant_id is not None:
+        query = query.where(WebhookEndpoint.merchant_id == merchant_id)
+    return [_endpoint_view(r) for r in (await session.execute(query)).scalars().all()]
+
+
+async def list_deliveries(
+    session: AsyncSession, endpoint_id: str, *, merchant_id: str | None, limit: int
+) -> list[DeliveryView]:
+    await _endpoint_row(session, endpoint_id, merchant_id)
+    rows = (
+        await session.execute(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.endpoint_id == endpoint_id)
+            .order_by(WebhookDelivery.id.desc())
+            .limit(limit)
+        )
+    ).scalars()
+    return [delivery_view(r) for r in rows]
+
+
+async def attempts_of(session: AsyncSession, delivery_id: str) -> list[WebhookAttempt]:
+    return list(
+        (
+            await session.execute(
+                select(WebhookAttempt)
+                .where(WebhookAttempt.delivery_id == delivery_id)
+                .order_by(WebhookAttempt.id)
+            )
+        ).scalars()
+    )
+
+
+def _subscribed(endpoint: WebhookEndpoint, event: Event) -> bool:
+    return endpoint.enabled and ("*" in endpoint.events or event.type in endpoint.events)
+
+
+async def dispatch(session: AsyncSession, *, limit: int = 200) -> int:
+    """Turn undelivered events into one delivery per subscribed endpoint. Several workers
+    may run it at once: events are claimed with SKIP LOCKED."""
+    events = list(
+        (
+            await session.execute(
+                select(Event)
+                .where(Event.dispatched_at.is_(None))
+                .order_by(Event.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
+    )
+    if not events:
+        return 0
+    owners = {e.merchant_id for e in events if e.merchant_id is not None}
+    endpoints = list(
+        (
+            await session.execute(
+                select(WebhookEndpoint).where(
+                    WebhookEndpoint.enabled.is_(True),
+                    or_(
+                        WebhookEndpoint.merchant_id.is_(None),
+                        WebhookEndpoint.merchant_id.in_(sorted(owners)),
+                    ),
+                )
+            )
+        ).scalars()
+    )
+    now = clock.now()
+    for event in events:
+        for endpoint in endpoints:
+            owner_matches = (
+                endpoint.merchant_id is None or endpoint.merchant_id == event.merchant_id
+            )
+            if owner_matches and _subscribed(endpoint, event):
+                session.add(_new_delivery(endpoint.id, event.id, now))
+        event.dispatched_at = now
+    await session.flush()
+    return len(events)
+
+
+def _new_delivery(endpoint_id: str, event_id: str, now: datetime) -> WebhookDelivery:
+    return WebhookDelivery(
+        id=new_id("whd"),
+        endpoint_id=endpoint_id,
+        event_id=event_id,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        leased_until=None,
+        last_status_code=None,
+        last_error=None,
+        created_at=now,
+        finished_at=None,
+    )
+
+
+async def redeliver(
+    session: AsyncSession, event_id: str, *, merchant_id: str | None
+) -> list[DeliveryView]:
+    """Manual replay: a fresh delivery of the event to every endpoint subscribed to it now."""
+    row = await session.get(Event, event_id)
+    if row is None or (merchant_id is not None and row.merchant_id != merchant_id):
+        raise PayHubError("event_not_found", event=event_id)
+    endpoints = (
+        await session.execute(
+            select(WebhookEndpoint).where(
+                or_(
+                    WebhookEndpoint.merchant_id.is_(None),
+                    WebhookEndpoint.merchant_id == row.merchant_id,
+                )
+            )
+        )
+    ).scalars()
+    now = clock.now()
+    made = [_new_delivery(e.id, row.id, now) for e in endpoints if _subscribed(e, row)]
+    session.add_all(made)
+    await session.flush()
+    return [delivery_view(d) for d in made]

@@ -1,0 +1,1 @@
+"""Parties: merchants (who get paid), their customers, and the merchants' API keys."""

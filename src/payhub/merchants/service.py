@@ -1,0 +1,272 @@
+"""Merchants, customers and merchant API keys.
+
+Ownership is the rule here: a merchant's key reaches only its own merchant and customers;
+anything else answers "not found", so ids of other merchants leak nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payhub.auth import service as auth
+from payhub.auth.service import Principal
+from payhub.core import clock
+from payhub.core.errors import PayHubError
+from payhub.core.ids import is_id, new_id
+from payhub.core.metadata import validate_metadata
+from payhub.core.money import check_amount, check_currency
+from payhub.merchants.models import Customer, Merchant
+
+# E.164: '+', country code and number, 8 to 15 digits in all (mainland mobiles: +86 1xx…).
+PHONE = re.compile(r"\+[1-9]\d{7,14}")
+# ISO 3166-2 subdivision codes such as CN-SH, CN-GD, HK.
+REGION = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,3})?")
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantView:
+    id: str
+    name: str
+    legal_name: str | None
+    status: str
+    currency: str
+    per_payment_limit: int | None
+    daily_limit: int | None
+    fee_plan_id: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerView:
+    id: str
+    merchant_id: str
+    name: str
+    phone: str | None
+    email: str | None
+    home_region: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantSpec:
+    name: str
+    currency: str = "CNY"
+    legal_name: str | None = None
+    per_payment_limit: int | None = None
+    daily_limit: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _merchant_view(row: Merchant) -> MerchantView:
+    return MerchantView(
+        id=row.id,
+        name=row.name,
+        legal_name=row.legal_name,
+        status=row.status,
+        currency=row.currency,
+        per_payment_limit=row.per_payment_limit,
+        daily_limit=row.daily_limit,
+        fee_plan_id=row.fee_plan_id,
+        metadata=dict(row.metadata_),
+        created_at=row.created_at,
+    )
+
+
+def _customer_view(row: Customer) -> CustomerView:
+    return CustomerView(
+        id=row.id,
+        merchant_id=row.merchant_id,
+        name=row.name,
+        phone=row.phone,
+        email=row.email,
+        home_region=row.home_region,
+        metadata=dict(row.metadata_),
+        created_at=row.created_at,
+    )
+
+
+def _check_limits(per_payment: int | None, daily: int | None) -> None:
+    if per_payment is not None:
+        check_amount(per_payment, param="per_payment_limit")
+    if daily is not None:
+        check_amount(daily, param="daily_limit")
+    if per_payment is not None and daily is not None and per_payment > daily:
+        raise PayHubError(
+            "validation_error",
+            param="per_payment_limit",
+            detail="the per-payment limit cannot exceed the daily limit",
+        )
+
+
+def _check_name(name: str, param: str = "name") -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise PayHubError("validation_error", param=param, detail="1 to 200 characters")
+    return name
+
+
+async def create_merchant(session: AsyncSession, spec: MerchantSpec) -> MerchantView:
+    check_currency(spec.currency)
+    _check_limits(spec.per_payment_limit, spec.daily_limit)
+    validate_metadata(spec.metadata)
+    row = Merchant(
+        id=new_id("mer"),
+        name=_check_name(spec.name),
+        legal_name=_check_name(spec.legal_name, "legal_name") if spec.legal_name else None,
+        status="active",
+        currency=spec.currency,
+        per_payment_limit=spec.per_payment_limit,
+        daily_limit=spec.daily_limit,
+        fee_plan_id=None,
+        metadata_=dict(spec.metadata),
+        created_at=clock.now(),
+    )
+    session.add(row)
+    await session.flush()
+    return _merchant_view(row)
+
+
+def visible_merchant_id(principal: Principal, merchant_id: str) -> str:
+    """The merchant a caller may address: its own, or any for the operator. Another
+    merchant's id is answered as if it did not exist."""
+    if not is_id(merchant_id, "mer"):
+        raise PayHubError("invalid_id", param="merchant")
+    if principal.role != auth.OPERATOR and principal.merchant_id != merchant_id:
+        raise PayHubError("merchant_not_found", merchant=merchant_id)
+    return merchant_id
+
+
+async def get_merchant(session: AsyncSession, merchant_id: str) -> MerchantView:
+    row = await session.get(Merchant, merchant_id)
+    if row is None:
+        raise PayHubError("merchant_not_found", merchant=merchant_id)
+    return _merchant_view(row)
+
+
+async def require_active_merchant(session: AsyncSession, merchant_id: str) -> MerchantView:
+    merchant = await get_merchant(session, merchant_id)
+    if merchant.status != "active":
+        raise PayHubError("merchant_suspended", merchant=merchant_id)
+    return merchant
+
+
+async def list_merchants(
+    session: AsyncSession, *, limit: int, starting_after: str | None = None
+) -> tuple[list[MerchantView], bool]:
+    query = select(Merchant).order_by(Merchant.id.desc()).limit(limit + 1)
+    if starting_after:
+        query = query.where(Merchant.id < starting_after)
+    rows = (await session.execute(query)).scalars().all()
+    return [_merchant_view(r) for r in rows[:limit]], len(rows) > limit
+
+
+_UNSET: Any = object()
+
+
+async def update_merchant(
+    session: AsyncSession,
+    merchant_id: str,
+    *,
+    name: str | None = None,
+    status: str | None = None,
+    per_payment_limit: int | None = _UNSET,
+    daily_limit: int | None = _UNSET,
+    metadata: dict[str, Any] | None = None,
+) -> MerchantView:
+    """Change what may change; a limit set to None is removed."""
+    row = await session.get(Merchant, merchant_id)
+    if row is None:
+        raise PayHubError("merchant_not_found", merchant=merchant_id)
+    per_payment = row.per_payment_limit if per_payment_limit is _UNSET else per_payment_limit
+    daily = row.daily_limit if daily_limit is _UNSET else daily_limit
+    _check_limits(per_payment, daily)
+    if status is not None and status not in ("active", "suspended"):
+        raise PayHubError("validation_error", param="status", detail="active or suspended")
+    if metadata is not None:
+        validate_metadata(metadata)
+        row.metadata_ = dict(metadata)
+    if name is not None:
+        row.name = _check_name(name)
+    if status is not None:
+        row.status = status
+    row.per_payment_limit, row.daily_limit = per_payment, daily
+    await session.flush()
+    return _merchant_view(row)
+
+
+async def create_customer(
+    session: AsyncSession,
+    *,
+    merchant_id: str,
+    name: str,
+    phone: str | None = None,
+    email: str | None = None,
+    home_region: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> CustomerView:
+    await require_active_merchant(session, merchant_id)
+    if phone is not None and not PHONE.fullmatch(phone):
+        raise PayHubError("validation_error", param="phone", detail="E.164, e.g. +8613800138000")
+    if email is not None and (len(email) > 254 or "@" not in email.strip("@")):
+        raise PayHubError("validation_error", param="email", detail="an e-mail address")
+    if home_region is not None and not REGION.fullmatch(home_region):
+        raise PayHubError("validation_error", param="home_region", detail="ISO 3166-2, e.g. CN-SH")
+    validate_metadata(metadata or {})
+    row = Customer(
+        id=new_id("cus"),
+        merchant_id=merchant_id,
+        name=_check_name(name),
+        phone=phone,
+        email=email,
+        home_region=home_region,
+        metadata_=dict(metadata or {}),
+        created_at=clock.now(),
+    )
+    session.add(row)
+    await session.flush()
+    return _customer_view(row)
+
+
+async def get_customer(
+    session: AsyncSession, customer_id: str, *, merchant_id: str | None
+) -> CustomerView:
+    """A customer; with `merchant_id`, only one of that merchant's (others are not found)."""
+    row = await session.get(Customer, customer_id)
+    if row is None or (merchant_id is not None and row.merchant_id != merchant_id):
+        raise PayHubError("customer_not_found", customer=customer_id)
+    return _customer_view(row)
+
+
+async def list_customers(
+    session: AsyncSession,
+    *,
+    merchant_id: str | None,
+    limit: int,
+    starting_after: str | None = None,
+) -> tuple[list[CustomerView], bool]:
+    query = select(Customer).order_by(Customer.id.desc()).limit(limit + 1)
+    if merchant_id is not None:
+        query = query.where(Customer.merchant_id == merchant_id)
+    if starting_after:
+        query = query.where(Customer.id < starting_after)
+    rows = (await session.execute(query)).scalars().all()
+    return [_customer_view(r) for r in rows[:limit]], len(rows) > limit
+
+
+async def issue_merchant_key(
+    session: AsyncSession, merchant_id: str, *, name: str, scopes: list[str]
+) -> auth.IssuedKey:
+    await require_active_merchant(session, merchant_id)
+    if "operator" in scopes:
+        raise PayHubError("validation_error", param="scopes", detail="not for merchant keys")
+    return await auth.issue_key(
+        session, name=name, role=auth.MERCHANT, scopes=scopes, merchant_id=merchant_id
+    )

@@ -1,0 +1,1 @@
+"""The card vault: card and bank-account tokens, envelope encryption, the BIN table."""
