@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -150,3 +150,25 @@ async def anonymous(db: Database, settings: Settings) -> AsyncIterator[httpx.Asy
         transport=httpx.ASGITransport(app=app), base_url="http://payhub.test"
     ) as http:
         yield http
+
+
+@pytest.fixture
+async def as_key(
+    db: Database, settings: Settings
+) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
+    """Make HTTP clients that authenticate with a given key."""
+    app = create_app(settings, database=db, run_jobs=False)
+    opened: list[httpx.AsyncClient] = []
+
+    def make(secret: str) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://payhub.test",
+            headers={"Authorization": f"Bearer {secret}"},
+        )
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        await client.aclose()

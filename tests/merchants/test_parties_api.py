@@ -2,52 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from payhub.api.app import create_app
-from payhub.core.config import Settings
 from payhub.db.session import Database
-
-
-async def create_merchant(client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
-    response = await client.post("/v1/merchants", json={"name": "Noodle Shop", **fields})
-    assert response.status_code == 201, response.text
-    merchant: dict[str, Any] = response.json()
-    return merchant
-
-
-async def merchant_key(client: httpx.AsyncClient, merchant_id: str, **fields: Any) -> str:
-    response = await client.post(
-        f"/v1/merchants/{merchant_id}/api_keys", json={"name": "checkout", **fields}
-    )
-    assert response.status_code == 201, response.text
-    secret: str = response.json()["secret"]
-    assert secret.startswith("sk_mer_")
-    return secret
-
-
-@pytest.fixture
-async def as_key(db: Database, settings: Settings) -> AsyncIterator[Any]:
-    """Make HTTP clients that authenticate with a given key."""
-    app = create_app(settings, database=db, run_jobs=False)
-    opened: list[httpx.AsyncClient] = []
-
-    def make(secret: str) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://payhub.test",
-            headers={"Authorization": f"Bearer {secret}"},
-        )
-        opened.append(client)
-        return client
-
-    yield make
-    for client in opened:
-        await client.aclose()
+from tests.merchants.helpers import create_merchant, merchant_key
 
 
 async def test_operator_creates_and_lists_merchants(client: httpx.AsyncClient) -> None:

@@ -94,7 +94,10 @@ class UnitOfWork:
             method=self.request.method,
             path=self.request.url.path,
             fingerprint=idempotency.request_fingerprint(
-                self.request.method, self.request.url.path, raw
+                self.request.method,
+                self.request.url.path,
+                raw,
+                key=self.settings.key_pepper.get_secret_value().encode(),
             ),
             ttl=timedelta(hours=self.settings.idempotency_ttl_hours),
         )

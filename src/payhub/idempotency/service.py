@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -46,14 +47,18 @@ class Replay:
     body: bytes
 
 
-def request_fingerprint(method: str, path: str, body: bytes) -> str:
-    """Same method, path and JSON content → same fingerprint, whatever the whitespace."""
+def request_fingerprint(method: str, path: str, body: bytes, *, key: bytes) -> str:
+    """Same method, path and JSON content → same fingerprint, whatever the whitespace.
+
+    Keyed (HMAC with the server's secret), because a body may hold a card number: a plain
+    hash of a card number can be reversed by trying the few billion numbers a BIN allows."""
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
         content = canonical.encode()
     except (ValueError, UnicodeDecodeError):
         content = body
-    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + content).hexdigest()
+    message = method.encode() + b" " + path.encode() + b"\n" + content
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def check_key(key: str) -> str:

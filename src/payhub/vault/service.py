@@ -38,6 +38,8 @@ class CardView:
     """What may be shown of a stored card: never the number, never more than first 6 + last 4."""
 
     token: str
+    merchant_id: str
+    customer_id: str | None
     first6: str
     last4: str
     brand: str
@@ -113,6 +115,8 @@ def _card_view(row: VaultCard) -> CardView:
     name_en, name_zh = _issuer_names(row.issuer_code)
     return CardView(
         token=row.token,
+        merchant_id=row.merchant_id,
+        customer_id=row.customer_id,
         first6=row.first6,
         last4=row.last4,
         brand=row.brand,
@@ -259,10 +263,11 @@ async def _card_row(session: AsyncSession, token: str) -> VaultCard | None:
     return await session.get(VaultCard, token)
 
 
-async def get_card(session: AsyncSession, token: str, *, merchant_id: str) -> CardView:
-    """A merchant's card by token; another merchant's token is `payment_method_not_found`."""
+async def get_card(session: AsyncSession, token: str, *, merchant_id: str | None) -> CardView:
+    """A merchant's card by token; another merchant's token is `payment_method_not_found`.
+    `merchant_id` None (the operator) reaches any card."""
     row = await _card_row(session, token)
-    if row is None or row.merchant_id != merchant_id:
+    if row is None or (merchant_id is not None and row.merchant_id != merchant_id):
         raise PayHubError("payment_method_not_found")
     return _card_view(row)
 
@@ -372,13 +377,21 @@ async def _bank_account_row(session: AsyncSession, token: str) -> VaultBankAccou
 
 
 async def get_bank_account(
-    session: AsyncSession, token: str, *, merchant_id: str
+    session: AsyncSession, token: str, *, merchant_id: str | None
 ) -> BankAccountView:
-    """A merchant's bank account by token; another merchant's is `payment_method_not_found`."""
+    """A merchant's bank account by token; another merchant's is `payment_method_not_found`.
+    `merchant_id` None (the operator) reaches any account."""
     row = await _bank_account_row(session, token)
-    if row is None or row.merchant_id != merchant_id:
+    if row is None or (merchant_id is not None and row.merchant_id != merchant_id):
         raise PayHubError("payment_method_not_found")
     return _bank_account_view(row)
+
+
+async def bank_account_merchant(session: AsyncSession, token: str) -> str:
+    row = await _bank_account_row(session, token)
+    if row is None:
+        raise PayHubError("payment_method_not_found")
+    return row.merchant_id
 
 
 async def reveal_bank_account(session: AsyncSession, token: str) -> RevealedBankAccount:

@@ -1,0 +1,88 @@
+"""`/v1/payment_methods`: tokenise a card or a bank account, read it back masked."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payhub.api.deps import ReadWork, WriteWork
+from payhub.auth.service import OPERATOR, Principal
+from payhub.core.errors import PayHubError
+from payhub.core.ids import is_id
+from payhub.merchants import service as merchants
+from payhub.vault import service
+from payhub.vault.schemas import PaymentMethodIn, PaymentMethodOut
+
+router = APIRouter(prefix="/v1", tags=["payment methods"])
+
+
+def _merchant(principal: Principal, requested: str | None) -> str:
+    if principal.role == OPERATOR:
+        if requested is None:
+            raise PayHubError("validation_error", param="merchant", detail="required")
+        return merchants.visible_merchant_id(principal, requested)
+    if requested is not None:
+        merchants.visible_merchant_id(principal, requested)
+    assert principal.merchant_id is not None
+    return principal.merchant_id
+
+
+@router.post("/payment_methods", status_code=201, response_model=PaymentMethodOut)
+async def create_payment_method(body: PaymentMethodIn, uow: WriteWork) -> Response:
+    merchant_id = _merchant(uow.principal, body.merchant)
+    if body.type == "card" and (body.card is None or body.bank_account is not None):
+        raise PayHubError("validation_error", param="card", detail="a card, and only a card")
+    if body.type == "bank_account" and (body.bank_account is None or body.card is not None):
+        raise PayHubError(
+            "validation_error", param="bank_account", detail="a bank account, and only one"
+        )
+    if body.customer is not None and not is_id(body.customer, "cus"):
+        raise PayHubError("invalid_id", param="customer")
+
+    async def work(session: AsyncSession) -> tuple[BaseModel, int]:
+        await merchants.require_active_merchant(session, merchant_id)
+        if body.customer is not None:
+            await merchants.get_customer(session, body.customer, merchant_id=merchant_id)
+        if body.card is not None:
+            card, created = await service.bind_card(
+                session,
+                merchant_id=merchant_id,
+                customer_id=body.customer,
+                pan=body.card.number,
+                exp_month=body.card.exp_month,
+                exp_year=body.card.exp_year,
+                holder_name=body.card.holder_name,
+            )
+            return PaymentMethodOut.of_card(card), 201 if created else 200
+        assert body.bank_account is not None
+        account, created = await service.bind_bank_account(
+            session,
+            merchant_id=merchant_id,
+            owner_ref=body.owner or body.customer or merchant_id,
+            bank_code=body.bank_account.bank_code,
+            account_number=body.bank_account.account_number,
+            holder_name=body.bank_account.holder_name,
+        )
+        return PaymentMethodOut.of_bank_account(account, merchant_id), 201 if created else 200
+
+    return await uow.write(work)
+
+
+@router.get("/payment_methods/{token}", response_model=PaymentMethodOut)
+async def get_payment_method(token: str, uow: ReadWork) -> Response:
+    scope = None if uow.principal.role == OPERATOR else uow.principal.merchant_id
+
+    async def work(session: AsyncSession) -> BaseModel:
+        if is_id(token, service.CARD_PREFIX):
+            return PaymentMethodOut.of_card(
+                await service.get_card(session, token, merchant_id=scope)
+            )
+        if is_id(token, service.BANK_ACCOUNT_PREFIX):
+            account = await service.get_bank_account(session, token, merchant_id=scope)
+            owner = scope or await service.bank_account_merchant(session, token)
+            return PaymentMethodOut.of_bank_account(account, owner)
+        raise PayHubError("invalid_id", param="token")
+
+    return await uow.read(work)
