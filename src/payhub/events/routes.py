@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.api.deps import ReadWork, WriteWork
 from payhub.api.schemas import Limit, ListResponse
-from payhub.auth.service import OPERATOR, Principal
 from payhub.core.errors import PayHubError
 from payhub.core.ids import is_id
 from payhub.events import service
@@ -21,12 +20,9 @@ from payhub.events.schemas import (
     EndpointUpdateIn,
     EventOut,
 )
+from payhub.merchants.service import read_scope
 
 router = APIRouter(prefix="/v1", tags=["events"])
-
-
-def _owner(principal: Principal) -> str | None:
-    return None if principal.role == OPERATOR else principal.merchant_id
 
 
 def _id(value: str, prefix: str, param: str) -> str:
@@ -48,7 +44,7 @@ async def list_events(
     async def work(session: AsyncSession) -> BaseModel:
         views, more = await service.list_events(
             session,
-            merchant_id=_owner(uow.principal),
+            merchant_id=read_scope(uow.principal),
             limit=limit,
             starting_after=starting_after,
             type=type,
@@ -63,7 +59,7 @@ async def get_event(event_id: str, uow: ReadWork) -> Response:
     _id(event_id, "evt", "event_id")
 
     async def work(session: AsyncSession) -> BaseModel:
-        view = await service.get_event(session, event_id, merchant_id=_owner(uow.principal))
+        view = await service.get_event(session, event_id, merchant_id=read_scope(uow.principal))
         return EventOut.of(view)
 
     return await uow.read(work)
@@ -74,7 +70,7 @@ async def redeliver(event_id: str, uow: WriteWork) -> Response:
     _id(event_id, "evt", "event_id")
 
     async def work(session: AsyncSession) -> tuple[BaseModel, int]:
-        made = await service.redeliver(session, event_id, merchant_id=_owner(uow.principal))
+        made = await service.redeliver(session, event_id, merchant_id=read_scope(uow.principal))
         return ListResponse[DeliveryOut](
             data=[DeliveryOut.of(d) for d in made], has_more=False
         ), 200
@@ -87,7 +83,7 @@ async def create_endpoint(body: EndpointIn, uow: WriteWork) -> Response:
     async def work(session: AsyncSession) -> tuple[BaseModel, int]:
         view = await service.create_endpoint(
             session,
-            merchant_id=_owner(uow.principal),
+            merchant_id=read_scope(uow.principal),
             url=body.url,
             events=body.events,
             description=body.description,
@@ -101,7 +97,7 @@ async def create_endpoint(body: EndpointIn, uow: WriteWork) -> Response:
 @router.get("/webhook_endpoints", response_model=ListResponse[EndpointOut])
 async def list_endpoints(uow: ReadWork) -> Response:
     async def work(session: AsyncSession) -> BaseModel:
-        views = await service.list_endpoints(session, merchant_id=_owner(uow.principal))
+        views = await service.list_endpoints(session, merchant_id=read_scope(uow.principal))
         return ListResponse[EndpointOut](data=[EndpointOut.of(v) for v in views], has_more=False)
 
     return await uow.read(work)
@@ -112,7 +108,9 @@ async def get_endpoint(endpoint_id: str, uow: ReadWork) -> Response:
     _id(endpoint_id, "we", "endpoint_id")
 
     async def work(session: AsyncSession) -> BaseModel:
-        view = await service.get_endpoint(session, endpoint_id, merchant_id=_owner(uow.principal))
+        view = await service.get_endpoint(
+            session, endpoint_id, merchant_id=read_scope(uow.principal)
+        )
         return EndpointOut.of(view)
 
     return await uow.read(work)
@@ -126,7 +124,7 @@ async def update_endpoint(endpoint_id: str, body: EndpointUpdateIn, uow: WriteWo
         view = await service.update_endpoint(
             session,
             endpoint_id,
-            merchant_id=_owner(uow.principal),
+            merchant_id=read_scope(uow.principal),
             url=body.url,
             events=body.events,
             enabled=body.enabled,
@@ -142,7 +140,7 @@ async def list_deliveries(endpoint_id: str, uow: ReadWork, limit: Limit = 20) ->
 
     async def work(session: AsyncSession) -> BaseModel:
         views = await service.list_deliveries(
-            session, endpoint_id, merchant_id=_owner(uow.principal), limit=limit
+            session, endpoint_id, merchant_id=read_scope(uow.principal), limit=limit
         )
         return ListResponse[DeliveryOut](data=[DeliveryOut.of(v) for v in views], has_more=False)
 

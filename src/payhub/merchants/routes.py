@@ -135,26 +135,9 @@ async def revoke_merchant_key(merchant_id: str, key_id: str, uow: OperatorWork) 
     return await uow.write(work)
 
 
-def _owner(uow_principal: auth.Principal, requested: str | None) -> str:
-    """Whose customer: a merchant key's own merchant; the operator must name one."""
-    if uow_principal.role == auth.OPERATOR:
-        if requested is None:
-            raise PayHubError("validation_error", param="merchant", detail="required")
-        return service.visible_merchant_id(uow_principal, requested)
-    if requested is not None:
-        service.visible_merchant_id(uow_principal, requested)
-    assert uow_principal.merchant_id is not None
-    return uow_principal.merchant_id
-
-
-def _scope(principal: auth.Principal) -> str | None:
-    """The merchant a caller's reads are limited to (None: the operator sees all)."""
-    return None if principal.role == auth.OPERATOR else principal.merchant_id
-
-
 @router.post("/customers", status_code=201, response_model=CustomerOut)
 async def create_customer(body: CustomerIn, uow: WriteWork) -> Response:
-    merchant_id = _owner(uow.principal, body.merchant)
+    merchant_id = service.acting_merchant(uow.principal, body.merchant)
 
     async def work(session: AsyncSession) -> tuple[BaseModel, int]:
         view = await service.create_customer(
@@ -179,7 +162,10 @@ async def list_customers(
 
     async def work(session: AsyncSession) -> BaseModel:
         views, more = await service.list_customers(
-            session, merchant_id=_scope(uow.principal), limit=limit, starting_after=cursor
+            session,
+            merchant_id=service.read_scope(uow.principal),
+            limit=limit,
+            starting_after=cursor,
         )
         return ListResponse[CustomerOut](data=[CustomerOut.of(v) for v in views], has_more=more)
 
@@ -192,7 +178,9 @@ async def get_customer(customer_id: str, uow: ReadWork) -> Response:
         raise PayHubError("invalid_id", param="customer_id")
 
     async def work(session: AsyncSession) -> BaseModel:
-        view = await service.get_customer(session, customer_id, merchant_id=_scope(uow.principal))
+        view = await service.get_customer(
+            session, customer_id, merchant_id=service.read_scope(uow.principal)
+        )
         return CustomerOut.of(view)
 
     return await uow.read(work)

@@ -144,6 +144,24 @@ def visible_merchant_id(principal: Principal, merchant_id: str) -> str:
     return merchant_id
 
 
+def acting_merchant(principal: Principal, requested: str | None) -> str:
+    """The merchant a write acts for: a merchant key's own (naming another is "not found"),
+    or the one an operator key must name."""
+    if principal.role == auth.OPERATOR:
+        if requested is None:
+            raise PayHubError("validation_error", param="merchant", detail="required")
+        return visible_merchant_id(principal, requested)
+    if requested is not None:
+        visible_merchant_id(principal, requested)
+    assert principal.merchant_id is not None
+    return principal.merchant_id
+
+
+def read_scope(principal: Principal) -> str | None:
+    """The merchant a caller's reads are limited to; None for the operator, who sees all."""
+    return None if principal.role == auth.OPERATOR else principal.merchant_id
+
+
 async def get_merchant(session: AsyncSession, merchant_id: str) -> MerchantView:
     row = await session.get(Merchant, merchant_id)
     if row is None:

@@ -8,7 +8,6 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.api.deps import ReadWork, WriteWork
-from payhub.auth.service import OPERATOR, Principal
 from payhub.core.errors import PayHubError
 from payhub.core.ids import is_id
 from payhub.merchants import service as merchants
@@ -18,20 +17,9 @@ from payhub.vault.schemas import PaymentMethodIn, PaymentMethodOut
 router = APIRouter(prefix="/v1", tags=["payment methods"])
 
 
-def _merchant(principal: Principal, requested: str | None) -> str:
-    if principal.role == OPERATOR:
-        if requested is None:
-            raise PayHubError("validation_error", param="merchant", detail="required")
-        return merchants.visible_merchant_id(principal, requested)
-    if requested is not None:
-        merchants.visible_merchant_id(principal, requested)
-    assert principal.merchant_id is not None
-    return principal.merchant_id
-
-
 @router.post("/payment_methods", status_code=201, response_model=PaymentMethodOut)
 async def create_payment_method(body: PaymentMethodIn, uow: WriteWork) -> Response:
-    merchant_id = _merchant(uow.principal, body.merchant)
+    merchant_id = merchants.acting_merchant(uow.principal, body.merchant)
     if body.type == "card" and (body.card is None or body.bank_account is not None):
         raise PayHubError("validation_error", param="card", detail="a card, and only a card")
     if body.type == "bank_account" and (body.bank_account is None or body.card is not None):
@@ -72,7 +60,7 @@ async def create_payment_method(body: PaymentMethodIn, uow: WriteWork) -> Respon
 
 @router.get("/payment_methods/{token}", response_model=PaymentMethodOut)
 async def get_payment_method(token: str, uow: ReadWork) -> Response:
-    scope = None if uow.principal.role == OPERATOR else uow.principal.merchant_id
+    scope = merchants.read_scope(uow.principal)
 
     async def work(session: AsyncSession) -> BaseModel:
         if is_id(token, service.CARD_PREFIX):
