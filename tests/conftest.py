@@ -32,6 +32,9 @@ POSTGRES = TEST_URL.startswith("postgresql")
 requires_postgres = pytest.mark.skipif(not POSTGRES, reason="needs PostgreSQL")
 
 TABLES = [
+    "refunds",
+    "payment_attempts",
+    "payments",
     "webhook_attempts",
     "webhook_deliveries",
     "webhook_endpoints",

@@ -20,6 +20,7 @@ from payhub.db.session import Database
 from payhub.events.routes import router as events_router
 from payhub.ledger.routes import router as ledger_router
 from payhub.merchants.routes import router as merchants_router
+from payhub.payments.routes import router as payments_router
 from payhub.vault.routes import router as vault_router
 
 DESCRIPTION = """
@@ -70,6 +71,7 @@ def create_app(
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(merchants_router)
     app.include_router(vault_router)
+    app.include_router(payments_router)
     app.include_router(events_router)
     app.include_router(ledger_router)
 

@@ -1,0 +1,1 @@
+"""Payments: intents, attempts at bank channels, captures, cancels and refunds."""

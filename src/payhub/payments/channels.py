@@ -1,0 +1,79 @@
+"""The bank channels payments are sent to, and the static routing between them.
+
+For now the channels are the in-process bank-network simulator playing the default
+scenario, loaded once per process. Tests (and the demo) swap in channels of their own with
+`use_channels`. Routing is static: partner-bank cards go to `partner_bank` first, every
+other card to `unionpay_quick`; the other eligible channels follow as fallbacks, which the
+orchestrator tries only after a soft decline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+
+from payhub.channels.base import CardType, ChannelAdapter, ChannelKind
+from payhub.channels.sim.adapter import load_channels
+from payhub.channels.sim.scenario import builtin_scenario
+
+PARTNER_ISSUER = "PARTNER"
+PARTNER_CHANNEL = "partner_bank"
+DEFAULT_CHANNEL = "unionpay_quick"
+
+_channels: Mapping[str, ChannelAdapter] | None = None
+
+
+def get_channels() -> Mapping[str, ChannelAdapter]:
+    """Every channel adapter by id (loaded from the default scenario on first use)."""
+    global _channels
+    if _channels is None:
+        _channels = dict(load_channels(builtin_scenario("default")))
+    return _channels
+
+
+def set_channels(
+    channels: Mapping[str, ChannelAdapter] | None,
+) -> Mapping[str, ChannelAdapter] | None:
+    """Install channels (None: back to the default scenario on next use); returns the old."""
+    global _channels
+    previous, _channels = _channels, channels
+    return previous
+
+
+@contextmanager
+def use_channels(channels: Mapping[str, ChannelAdapter]) -> Iterator[Mapping[str, ChannelAdapter]]:
+    """Use these channels within the block (tests: a scenario of their own)."""
+    previous = set_channels(channels)
+    try:
+        yield channels
+    finally:
+        set_channels(previous)
+
+
+def get_channel(channel_id: str) -> ChannelAdapter:
+    return get_channels()[channel_id]
+
+
+def route(
+    *,
+    issuer: str,
+    card_type: str,
+    amount: int,
+    currency: str,
+    at: datetime | None = None,
+) -> list[str]:
+    """The card channels to try, in order: the preferred one (if eligible), then the other
+    eligible channels in scenario order. Empty when no channel takes the card."""
+    kind = CardType(card_type)
+    eligible = [
+        cid
+        for cid, adapter in get_channels().items()
+        if adapter.info.kind is ChannelKind.CARD
+        and adapter.info.accepts(
+            issuer=issuer, amount=amount, currency=currency, card_type=kind, at=at
+        )
+    ]
+    preferred = PARTNER_CHANNEL if issuer == PARTNER_ISSUER else DEFAULT_CHANNEL
+    first = [preferred] if preferred in eligible else []
+    return first + [cid for cid in eligible if cid != preferred]

@@ -1,0 +1,319 @@
+"""Payments through HTTP: the lifecycle, the money trail, declines, lost answers, bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from payhub.channels.base import HARD_DECLINE_CODES, RESPONSE_CODES, ChannelAdapter
+from payhub.db.session import Database
+from payhub.payments import service
+from payhub.payments.channels import use_channels
+from tests.payments.helpers import (
+    balance,
+    count_rows,
+    event_types,
+    network,
+    open_shop,
+    world,
+)
+
+CVV = "737"
+MONEY_TABLES = ("payments", "payment_attempts", "refunds", "ledger_journals", "events")
+
+
+async def test_manual_capture_partial_refund_and_the_money_trail(
+    client: httpx.AsyncClient, as_key: Any, db: Database, channels: dict[str, ChannelAdapter]
+) -> None:
+    shop = await open_shop(client, as_key)
+    token, pan = await shop.card("PARTNER", "debit")
+    bodies: list[str] = []
+
+    made = await shop.me.post(
+        "/v1/payments",
+        json={
+            "amount": 5000,
+            "currency": "CNY",
+            "payment_method": token,
+            "customer": shop.customer_id,
+            "capture_method": "manual",
+            "scene": "food_delivery",
+            "metadata": {"order": "A-1"},
+        },
+        headers={"Idempotency-Key": "pay-1"},
+    )
+    assert made.status_code == 201, made.text
+    payment = made.json()
+    bodies.append(made.text)
+    assert payment["id"].startswith("pay_") and payment["status"] == "requires_confirmation"
+    assert (payment["merchant"], payment["customer"]) == (shop.merchant_id, shop.customer_id)
+    replay = await shop.me.post(
+        "/v1/payments",
+        json={
+            "amount": 5000,
+            "currency": "CNY",
+            "payment_method": token,
+            "customer": shop.customer_id,
+            "capture_method": "manual",
+            "scene": "food_delivery",
+            "metadata": {"order": "A-1"},
+        },
+        headers={"Idempotency-Key": "pay-1"},
+    )
+    assert replay.headers.get("Idempotent-Replayed") == "true"
+    assert replay.json()["id"] == payment["id"]
+    pid = payment["id"]
+
+    confirmed = await shop.me.post(
+        f"/v1/payments/{pid}/confirm", json={"cvv": CVV}, headers={"Idempotency-Key": "c-1"}
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    bodies.append(confirmed.text)
+    body = confirmed.json()
+    assert body["status"] == "requires_capture" and body["channel"] == "partner_bank"
+    assert body["amount_capturable"] == 5000 and body["expires_at"] is not None
+    again = await shop.me.post(
+        f"/v1/payments/{pid}/confirm", json={"cvv": CVV}, headers={"Idempotency-Key": "c-1"}
+    )
+    assert again.headers.get("Idempotent-Replayed") == "true"
+
+    first = await shop.me.post(f"/v1/payments/{pid}/capture", json={"amount": 3000})
+    assert first.status_code == 200, first.text
+    assert (first.json()["status"], first.json()["amount_capturable"]) == ("succeeded", 2000)
+    second = await shop.me.post(f"/v1/payments/{pid}/capture", json={"amount": 1000})
+    assert second.json()["amount_captured"] == 4000
+    bodies += [first.text, second.text]
+
+    refund = await shop.me.post("/v1/refunds", json={"payment": pid, "amount": 1500})
+    assert refund.status_code == 201, refund.text
+    assert refund.json()["status"] == "succeeded" and refund.json()["id"].startswith("re_")
+    shown_refund = await shop.me.get(f"/v1/refunds/{refund.json()['id']}")
+    assert shown_refund.json() == refund.json()
+    shown = await shop.me.get(f"/v1/payments/{pid}")
+    assert shown.json()["amount_refunded"] == 1500
+    bodies += [refund.text, shown.text, shown_refund.text]
+
+    attempts = (await shop.me.get(f"/v1/payments/{pid}/attempts")).json()["data"]
+    assert [(a["kind"], a["status"]) for a in attempts] == [
+        ("authorize", "approved"),
+        ("capture", "approved"),
+        ("capture", "approved"),
+        ("refund", "approved"),
+    ]
+    assert len({a["request_id"] for a in attempts}) == 4
+    journals = (await shop.me.get(f"/v1/payments/{pid}/journals")).json()["data"]
+    assert [j["id"][:4] for j in journals] == ["cap_", "cap_", "ref_"]
+    assert [j["postings"][0]["amount"] for j in journals] == [3000, 1000, 1500]
+    bodies += [str(attempts), str(journals)]
+
+    # The ledger, the simulator and PayHub agree on what the cardholder paid.
+    charged = 4000 - 1500
+    assert await balance(db, "channel:partner_bank:clearing") == charged
+    assert await balance(db, f"merchant:{shop.merchant_id}:pending") == charged
+    assert network(channels).charged_for_payment(pid) == charged
+    assert await event_types(db) == [
+        "payment.processing",
+        "payment.requires_capture",
+        "payment.succeeded",
+        "refund.succeeded",
+    ]
+
+    # No card number or CVV in any answer, nor in any table but the vault's.
+    for text in bodies:
+        assert pan not in text and pan[-10:] not in text and '"cvv"' not in text
+    async with db.engine.connect() as conn:
+        for table in (*MONEY_TABLES, "idempotency_keys", "ledger_entries", "ledger_accounts"):
+            rows = repr((await conn.exec_driver_sql(f"SELECT * FROM {table}")).all())
+            assert pan not in rows and pan[-10:] not in rows, table
+            assert f"'{CVV}'" not in rows and "cvv" not in rows.lower(), table
+
+
+async def test_automatic_capture(
+    client: httpx.AsyncClient, as_key: Any, db: Database, channels: dict[str, ChannelAdapter]
+) -> None:
+    shop = await open_shop(client, as_key)
+    token, _ = await shop.card("ICBC", "credit")
+    payment = await shop.paid(token, 3500)
+    confirmed = (await shop.me.post(f"/v1/payments/{payment['id']}/confirm")).json()
+    assert confirmed["status"] == "succeeded" and confirmed["channel"] == "unionpay_quick"
+    assert (confirmed["amount_captured"], confirmed["amount_capturable"]) == (3500, 0)
+    assert await balance(db, "channel:unionpay_quick:clearing") == 3500
+    assert await balance(db, f"merchant:{shop.merchant_id}:pending") == 3500
+    assert network(channels).charged_for_payment(payment["id"]) == 3500
+    assert await event_types(db) == ["payment.processing", "payment.succeeded"]
+    # A full refund without an amount.
+    refund = await shop.me.post("/v1/refunds", json={"payment": payment["id"]})
+    assert refund.json()["amount"] == 3500
+    assert await balance(db, "channel:unionpay_quick:clearing") == 0
+    assert network(channels).charged_for_payment(payment["id"]) == 0
+
+
+async def test_hard_decline_fails_without_trying_another_channel(
+    client: httpx.AsyncClient, as_key: Any, db: Database
+) -> None:
+    shop = await open_shop(client, as_key)
+    token, _ = await shop.card("ICBC", "debit")
+    payment = await shop.paid(token)
+    with use_channels(world(hard_decline_rate=1.0)):
+        confirmed = await shop.me.post(f"/v1/payments/{payment['id']}/confirm")
+    assert confirmed.status_code == 200, confirmed.text
+    body = confirmed.json()
+    assert body["status"] == "failed"
+    attempts = (await shop.me.get(f"/v1/payments/{payment['id']}/attempts")).json()["data"]
+    assert len(attempts) == 1 and attempts[0]["raw_code"] in HARD_DECLINE_CODES
+    assert body["failure_code"] == RESPONSE_CODES[attempts[0]["raw_code"]].error_code
+    assert (await shop.me.get(f"/v1/payments/{payment['id']}/journals")).json()["data"] == []
+    assert await balance(db, "channel:unionpay_quick:clearing") is None
+    assert await event_types(db) == ["payment.processing", "payment.failed"]
+
+
+async def test_soft_decline_falls_back_to_the_next_channel(
+    client: httpx.AsyncClient, as_key: Any, db: Database
+) -> None:
+    shop = await open_shop(client, as_key)
+    token, _ = await shop.card("ICBC", "debit")
+    payment = await shop.paid(token)
+    mapping = world(success={"unionpay_quick": 0.0})
+    with use_channels(mapping):
+        body = (await shop.me.post(f"/v1/payments/{payment['id']}/confirm")).json()
+    assert body["status"] == "succeeded" and body["channel"] == "netsunion"
+    attempts = (await shop.me.get(f"/v1/payments/{payment['id']}/attempts")).json()["data"]
+    assert [(a["kind"], a["channel"], a["status"]) for a in attempts] == [
+        ("authorize", "unionpay_quick", "declined"),
+        ("authorize", "netsunion", "approved"),
+        ("capture", "netsunion", "approved"),
+    ]
+    assert network(mapping).totals(payment_id=payment["id"]).authorizations == 1
+    assert await balance(db, "channel:netsunion:clearing") == 5000
+
+
+async def test_lost_answer_stays_processing_until_resolved(
+    client: httpx.AsyncClient, as_key: Any, db: Database
+) -> None:
+    shop = await open_shop(client, as_key)
+    token, _ = await shop.card("CMB", "debit")
+    payment = await shop.paid(token, 4200)
+    mapping = world(lost={"unionpay_quick": 1.0})
+    with use_channels(mapping):
+        body = (await shop.me.post(f"/v1/payments/{payment['id']}/confirm")).json()
+        assert body["status"] == "processing"
+        attempts = (await shop.me.get(f"/v1/payments/{payment['id']}/attempts")).json()["data"]
+        assert [(a["channel"], a["status"]) for a in attempts] == [("unionpay_quick", "lost")]
+        assert await balance(db, "channel:unionpay_quick:clearing") is None
+
+        settled = await db.run_in_transaction(service.resolve_processing)
+        assert settled == 1
+        assert await db.run_in_transaction(service.resolve_processing) == 0
+
+    shown = (await shop.me.get(f"/v1/payments/{payment['id']}")).json()
+    assert shown["status"] == "succeeded" and shown["amount_captured"] == 4200
+    totals = network(mapping).totals(payment_id=payment["id"])
+    assert (totals.authorizations, totals.charged) == (1, 4200)
+    assert await balance(db, "channel:unionpay_quick:clearing") == 4200
+    attempts = (await shop.me.get(f"/v1/payments/{payment['id']}/attempts")).json()["data"]
+    assert [a["status"] for a in attempts] == ["approved", "approved"]
+    assert await event_types(db) == ["payment.processing", "payment.succeeded"]
+
+
+async def test_lost_request_never_received_fails(
+    client: httpx.AsyncClient, as_key: Any, db: Database, channels: dict[str, ChannelAdapter]
+) -> None:
+    shop = await open_shop(client, as_key)
+    token, _ = await shop.card("CMB", "debit")
+    payment = await shop.paid(token, 4200)
+    mapping = world(lost={"unionpay_quick": 1.0})
+    with use_channels(mapping):
+        await shop.me.post(f"/v1/payments/{payment['id']}/confirm")
+    # A fresh network never saw the request: the query answers not_found.
+    assert await db.run_in_transaction(service.resolve_processing) == 1
+    shown = (await shop.me.get(f"/v1/payments/{payment['id']}")).json()
+    assert shown["status"] == "failed" and shown["failure_code"] == "channel_timeout"
+
+
+async def _refused(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+
+
+async def test_bad_input_is_refused_and_writes_nothing(
+    client: httpx.AsyncClient, as_key: Any, db: Database
+) -> None:
+    shop = await open_shop(client, as_key, per_payment_limit=10000, daily_limit=20000)
+    token, _ = await shop.card("PARTNER", "debit")
+    before = await count_rows(db, *MONEY_TABLES)
+    await _refused(await shop.pay(token, 10001), 400, "amount_over_limit")
+    await _refused(await shop.pay(token, 500, currency="USD"), 400, "currency_mismatch")
+    await _refused(await shop.pay(token, 0), 400, "amount_invalid")
+    await _refused(await shop.pay("card_nope"), 404, "payment_method_not_found")
+    assert await count_rows(db, *MONEY_TABLES) == before
+
+    # The day's total counts too: 2 × 9000 fit, a third does not.
+    await shop.paid(token, 9000)
+    await shop.paid(token, 9000)
+    await _refused(await shop.pay(token, 9000), 400, "amount_over_limit")
+
+    manual = await shop.paid(token, 1000, capture_method="manual")
+    await shop.me.post(f"/v1/payments/{manual['id']}/confirm")
+    before = await count_rows(db, *MONEY_TABLES)
+    over = await shop.me.post(f"/v1/payments/{manual['id']}/capture", json={"amount": 1001})
+    await _refused(over, 400, "capture_exceeds_authorized")
+    await _refused(
+        await shop.me.post("/v1/refunds", json={"payment": manual["id"], "amount": 1}),
+        409,
+        "payment_unexpected_state",
+    )
+    assert await count_rows(db, *MONEY_TABLES) == before
+
+    await shop.me.post(f"/v1/payments/{manual['id']}/capture", json={"amount": 600})
+    before = await count_rows(db, *MONEY_TABLES)
+    too_much = await shop.me.post("/v1/refunds", json={"payment": manual["id"], "amount": 601})
+    await _refused(too_much, 400, "refund_exceeds_captured")
+    await _refused(
+        await shop.me.post(f"/v1/payments/{manual['id']}/cancel"), 409, "payment_unexpected_state"
+    )
+    assert await count_rows(db, *MONEY_TABLES) == before
+
+    canceled = await shop.paid(token, 1000, capture_method="manual")
+    await shop.me.post(f"/v1/payments/{canceled['id']}/confirm")
+    cancel = await shop.me.post(f"/v1/payments/{canceled['id']}/cancel")
+    assert cancel.json()["status"] == "canceled" and cancel.json()["amount_capturable"] == 0
+    before = await count_rows(db, *MONEY_TABLES)
+    await _refused(
+        await shop.me.post(f"/v1/payments/{canceled['id']}/capture"),
+        409,
+        "payment_unexpected_state",
+    )
+    await _refused(
+        await shop.me.post(f"/v1/payments/{canceled['id']}/confirm"),
+        409,
+        "payment_unexpected_state",
+    )
+    assert await count_rows(db, *MONEY_TABLES) == before
+    attempts = (await shop.me.get(f"/v1/payments/{canceled['id']}/attempts")).json()["data"]
+    assert [a["kind"] for a in attempts] == ["authorize", "void"]
+
+
+async def test_other_merchants_payments_are_not_found(
+    client: httpx.AsyncClient, as_key: Any
+) -> None:
+    shop = await open_shop(client, as_key)
+    other = await open_shop(client, as_key)
+    token, _ = await shop.card("PARTNER", "debit")
+    payment = await shop.paid(token)
+    await shop.me.post(f"/v1/payments/{payment['id']}/confirm")
+    pid = payment["id"]
+    for response in (
+        await other.me.get(f"/v1/payments/{pid}"),
+        await other.me.post(f"/v1/payments/{pid}/confirm"),
+        await other.me.post(f"/v1/payments/{pid}/capture"),
+        await other.me.post(f"/v1/payments/{pid}/cancel"),
+        await other.me.get(f"/v1/payments/{pid}/attempts"),
+        await other.me.get(f"/v1/payments/{pid}/journals"),
+        await other.me.post("/v1/refunds", json={"payment": pid}),
+    ):
+        await _refused(response, 404, "payment_not_found")
+    # Nor may another merchant pay with this merchant's card.
+    await _refused(await other.pay(token), 404, "payment_method_not_found")
+    # The operator sees it.
+    assert (await client.get(f"/v1/payments/{pid}")).json()["status"] == "succeeded"
