@@ -509,6 +509,7 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
     assert json.loads(out) == {
         "ledger.expire_holds": 0,
         "idempotency.purge_expired": 0,
+        "payments.resolve_processing": 0,
         "events.dispatch": 0,
         "events.send_webhooks": 0,
     }
@@ -533,6 +534,7 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
     assert json.loads(cli.run("worker", "--once").stdout) == {
         "ledger.expire_holds": 1,
         "idempotency.purge_expired": 0,
+        "payments.resolve_processing": 0,
         "events.dispatch": 0,
         "events.send_webhooks": 0,
     }

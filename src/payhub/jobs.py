@@ -11,6 +11,7 @@ from payhub.db.session import Database
 from payhub.events.tasks import dispatch_events, send_webhooks
 from payhub.idempotency.tasks import purge_expired_keys
 from payhub.ledger.tasks import expire_due_holds
+from payhub.payments.tasks import resolve_processing_payments
 
 log = logging.getLogger("payhub.jobs")
 
@@ -19,6 +20,7 @@ Job = Callable[[Database], Awaitable[int]]
 JOBS: dict[str, Job] = {
     "ledger.expire_holds": expire_due_holds,
     "idempotency.purge_expired": purge_expired_keys,
+    "payments.resolve_processing": resolve_processing_payments,
     "events.dispatch": dispatch_events,
     "events.send_webhooks": send_webhooks,
 }

@@ -447,7 +447,9 @@ async def resolve_processing(session: AsyncSession, *, limit: int = 100) -> int:
                 .where(Payment.status == "processing")
                 .order_by(Payment.id)
                 .limit(limit)
-                .with_for_update()
+                # Skip payments another transaction holds (a confirm still in flight, or
+                # another worker's run): several workers may run this job at once.
+                .with_for_update(skip_locked=True)
             )
         )
         .scalars()
