@@ -95,9 +95,9 @@ def _fingerprint(value: str) -> str:
     return crypto.fingerprint(key, value)
 
 
-def card_fingerprint(pan: str) -> str:
+def card_fingerprint(card_digits: str) -> str:
     """HMAC-SHA256 of the card number: equal for the same card, whoever binds it."""
-    return _fingerprint(pan)
+    return _fingerprint(card_digits)
 
 
 def bank_account_fingerprint(bank_code: str, account_number: str) -> str:
