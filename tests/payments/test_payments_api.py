@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
+import pytest
 
 from payhub.channels.base import HARD_DECLINE_CODES, RESPONSE_CODES, ChannelAdapter
 from payhub.db.session import Database
@@ -317,3 +319,36 @@ async def test_other_merchants_payments_are_not_found(
     await _refused(await other.pay(token), 404, "payment_method_not_found")
     # The operator sees it.
     assert (await client.get(f"/v1/payments/{pid}")).json()["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("same_key", [True, False])
+async def test_concurrent_confirms_charge_once(
+    client: httpx.AsyncClient,
+    as_key: Any,
+    db: Database,
+    channels: dict[str, ChannelAdapter],
+    same_key: bool,
+) -> None:
+    """20 identical confirms at once: one authorisation at the channel, one capture, one
+    journal. With one Idempotency-Key every answer is the same payment; without, the first
+    wins and the others are told the payment has moved on."""
+    shop = await open_shop(client, as_key)
+    token, _ = await shop.card("ICBC", "debit")
+    payment = await shop.paid(token, 4200)
+    headers = {"Idempotency-Key": "confirm-once"} if same_key else {}
+    answers = await asyncio.gather(
+        *(shop.me.post(f"/v1/payments/{payment['id']}/confirm", headers=headers) for _ in range(20))
+    )
+    succeeded = [a for a in answers if a.status_code == 200]
+    if same_key:
+        assert len(succeeded) == 20
+        assert {a.json()["status"] for a in succeeded} == {"succeeded"}
+    else:
+        assert len(succeeded) == 1, [a.text for a in answers]
+        refused = {a.json()["error"]["code"] for a in answers if a.status_code != 200}
+        assert refused == {"payment_unexpected_state"}
+    assert len(network(channels).authorizations(payment_id=payment["id"])) == 1
+    assert network(channels).charged_for_payment(payment["id"]) == 4200
+    assert await balance(db, f"merchant:{shop.merchant_id}:pending") == 4200
+    counts = await count_rows(db, "payment_attempts", "ledger_journals")
+    assert counts == {"payment_attempts": 2, "ledger_journals": 1}  # authorise + capture
