@@ -510,6 +510,7 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
         "ledger.expire_holds": 0,
         "idempotency.purge_expired": 0,
         "payments.resolve_processing": 0,
+        "payments.expire_authorizations": 0,
         "events.dispatch": 0,
         "events.send_webhooks": 0,
     }
@@ -535,6 +536,7 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
         "ledger.expire_holds": 1,
         "idempotency.purge_expired": 0,
         "payments.resolve_processing": 0,
+        "payments.expire_authorizations": 0,
         "events.dispatch": 0,
         "events.send_webhooks": 0,
     }

@@ -11,7 +11,7 @@ from payhub.db.session import Database
 from payhub.events.tasks import dispatch_events, send_webhooks
 from payhub.idempotency.tasks import purge_expired_keys
 from payhub.ledger.tasks import expire_due_holds
-from payhub.payments.tasks import resolve_processing_payments
+from payhub.payments.tasks import expire_lapsed_authorizations, resolve_processing_payments
 
 log = logging.getLogger("payhub.jobs")
 
@@ -21,6 +21,7 @@ JOBS: dict[str, Job] = {
     "ledger.expire_holds": expire_due_holds,
     "idempotency.purge_expired": purge_expired_keys,
     "payments.resolve_processing": resolve_processing_payments,
+    "payments.expire_authorizations": expire_lapsed_authorizations,
     "events.dispatch": dispatch_events,
     "events.send_webhooks": send_webhooks,
 }

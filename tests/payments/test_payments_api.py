@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from payhub.channels.base import HARD_DECLINE_CODES, RESPONSE_CODES, ChannelAdapter
+from payhub.core import clock
+from payhub.core.clock import FrozenClock, use_clock
 from payhub.db.session import Database
 from payhub.payments import service
 from payhub.payments.channels import use_channels
+from payhub.payments.tasks import expire_lapsed_authorizations
 from tests.payments.helpers import (
     balance,
     count_rows,
@@ -352,3 +356,41 @@ async def test_concurrent_confirms_charge_once(
     assert await balance(db, f"merchant:{shop.merchant_id}:pending") == 4200
     counts = await count_rows(db, "payment_attempts", "ledger_journals")
     assert counts == {"payment_attempts": 2, "ledger_journals": 1}  # authorise + capture
+
+
+async def test_lapsed_authorizations_are_released(
+    client: httpx.AsyncClient, as_key: Any, db: Database, channels: dict[str, ChannelAdapter]
+) -> None:
+    frozen = FrozenClock(clock.now())
+    with use_clock(frozen):
+        shop = await open_shop(client, as_key)
+        token, _ = await shop.card("CCB", "debit")
+        untouched = await shop.paid(token, 2000, capture_method="manual")
+        partly = await shop.paid(token, 3000, capture_method="manual")
+        for payment in (untouched, partly):
+            confirmed = await shop.me.post(f"/v1/payments/{payment['id']}/confirm")
+            assert confirmed.json()["status"] == "requires_capture"
+        captured = await shop.me.post(f"/v1/payments/{partly['id']}/capture", json={"amount": 1000})
+        assert captured.status_code == 200, captured.text
+
+        assert await expire_lapsed_authorizations(db) == 0  # not yet
+        frozen.advance(timedelta(days=7, seconds=1))
+        assert await expire_lapsed_authorizations(db) == 2
+        assert await expire_lapsed_authorizations(db) == 0
+
+        gone = (await shop.me.get(f"/v1/payments/{untouched['id']}")).json()
+        assert (gone["status"], gone["amount_capturable"]) == ("canceled", 0)
+        rest = (await shop.me.get(f"/v1/payments/{partly['id']}")).json()
+        assert (rest["status"], rest["amount_captured"], rest["amount_capturable"]) == (
+            "succeeded",
+            1000,
+            0,
+        )
+        # The void reached the channel; only the captured 1000 is charged.
+        assert network(channels).charged_for_payment(untouched["id"]) == 0
+        assert network(channels).charged_for_payment(partly["id"]) == 1000
+        assert await balance(db, f"merchant:{shop.merchant_id}:pending") == 1000
+        late = await shop.me.post(f"/v1/payments/{partly['id']}/capture", json={"amount": 500})
+        assert late.status_code >= 400
+        types = await event_types(db)
+        assert "payment.canceled" in types and "payment.authorization_expired" in types

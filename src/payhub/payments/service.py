@@ -615,6 +615,47 @@ async def cancel_payment(
     return row
 
 
+async def expire_authorizations(session: AsyncSession, *, limit: int = 100) -> int:
+    """Release authorisations past `expires_at` (7 days by default): one never captured is
+    voided at its channel and the payment canceled; the uncaptured rest of a partly
+    captured one simply lapses (`amount_capturable` 0). Each payment is handled in a
+    savepoint, so a channel that refuses the void leaves that one for the next run without
+    undoing the others. Several workers may run it at once (SKIP LOCKED)."""
+    rows = (
+        (
+            await session.execute(
+                select(Payment)
+                .where(
+                    Payment.amount_capturable > 0,
+                    Payment.expires_at.is_not(None),
+                    Payment.expires_at <= clock.now(),
+                    Payment.status.in_(("requires_capture", "succeeded")),
+                )
+                .order_by(Payment.expires_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    released = 0
+    for row in rows:
+        try:
+            async with session.begin_nested():
+                if row.status == "requires_capture" and row.amount_captured == 0:
+                    await cancel_payment(session, row.id, None)
+                else:
+                    row.amount_capturable = 0
+                    _touch(row)
+                    await session.flush()
+                    await _emit(session, "payment.authorization_expired", row)
+            released += 1
+        except PayHubError:
+            continue
+    return released
+
+
 # ------------------------------------------------------------------------------------ refunds
 
 
