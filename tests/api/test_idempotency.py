@@ -228,3 +228,28 @@ async def test_concurrent_duplicates_of_a_refusal(
     assert [r.json()["error"]["code"] for r in responses] == ["insufficient_funds"] * 10
     assert len({r.content for r in responses}) == 1
     assert [r.headers.get("idempotent-replayed") for r in responses].count("true") == 9
+
+
+async def test_keys_are_purged_after_their_retention(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    from datetime import timedelta
+
+    from payhub.core import clock
+    from payhub.core.clock import FrozenClock, use_clock
+    from payhub.idempotency.tasks import purge_expired_keys
+
+    frozen = FrozenClock(clock.now())
+    with use_clock(frozen):
+        body = {"code": "purge:me", "currency": "CNY", "normal_side": "credit"}
+        first = await client.post(
+            "/v1/ledger/accounts", json=body, headers={"Idempotency-Key": "keep-24h"}
+        )
+        assert first.status_code == 201
+        frozen.advance(timedelta(hours=23))
+        assert await purge_expired_keys(db) == 0
+        frozen.advance(timedelta(hours=2))
+        assert await purge_expired_keys(db) == 1
+        async with db.engine.connect() as conn:
+            left = (await conn.exec_driver_sql("SELECT COUNT(*) FROM idempotency_keys")).scalar()
+        assert left == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Annotated
@@ -136,8 +137,6 @@ class UnitOfWork:
 
 
 def _json_bytes(value: object) -> bytes:
-    import json
-
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 

@@ -187,20 +187,12 @@ async def release(db: Database, claim: Claim) -> None:
     await db.run_in_transaction(drop)
 
 
-async def purge_expired(session: AsyncSession, *, limit: int = 1000) -> int:
-    """Delete keys past their retention (run by the job runner)."""
-    now = clock.now()
-    ids = (
-        await session.execute(
-            select(IdempotencyKey.principal, IdempotencyKey.key)
-            .where(IdempotencyKey.expires_at <= now, IdempotencyKey.status == "completed")
-            .limit(limit)
-        )
-    ).all()
-    for principal, key in ids:
-        await session.execute(
-            delete(IdempotencyKey).where(
-                IdempotencyKey.principal == principal, IdempotencyKey.key == key
-            )
-        )
-    return len(ids)
+async def purge_expired(session: AsyncSession) -> int:
+    """Delete completed keys past their retention in one statement (run by the job runner);
+    returns how many went."""
+    result = await session.execute(
+        delete(IdempotencyKey)
+        .where(IdempotencyKey.expires_at <= clock.now(), IdempotencyKey.status == "completed")
+        .returning(IdempotencyKey.key)
+    )
+    return len(result.all())
