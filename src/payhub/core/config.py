@@ -6,6 +6,7 @@ import base64
 import binascii
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,6 +58,15 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="How often the in-process job runner looks for work."
     )
     var_dir: Path = Field(default=Path("./var"), description="Where the embedded database lives.")
+    sim_scenario: str = Field(
+        default="default",
+        description="The bank-network simulator's scenario: a shipped name or a file path.",
+    )
+    sim_latency: Literal["report", "sleep"] = Field(
+        default="report",
+        description="In-process simulator: answer at once and only report each call's latency "
+        "(`report`), or really wait it (`sleep`).",
+    )
 
     @field_validator("vault_master_key")
     @classmethod

@@ -15,7 +15,13 @@ from datetime import datetime
 
 from payhub.channels.base import CardType, ChannelAdapter, ChannelKind
 from payhub.channels.sim.adapter import load_channels
-from payhub.channels.sim.scenario import builtin_scenario
+from payhub.channels.sim.scenario import (
+    Scenario,
+    builtin_scenario,
+    builtin_scenarios,
+    load_scenario,
+)
+from payhub.core.config import get_settings
 
 PARTNER_ISSUER = "PARTNER"
 PARTNER_CHANNEL = "partner_bank"
@@ -24,11 +30,24 @@ DEFAULT_CHANNEL = "unionpay_quick"
 _channels: Mapping[str, ChannelAdapter] | None = None
 
 
+def configured_scenario(name_or_path: str) -> Scenario:
+    """A shipped scenario by name, else a scenario file."""
+    if name_or_path in builtin_scenarios():
+        return builtin_scenario(name_or_path)
+    return load_scenario(name_or_path)
+
+
+def _configured_channels() -> dict[str, ChannelAdapter]:
+    settings = get_settings()
+    scenario = configured_scenario(settings.sim_scenario)
+    return dict(load_channels(scenario, latency_mode=settings.sim_latency))
+
+
 def get_channels() -> Mapping[str, ChannelAdapter]:
-    """Every channel adapter by id (loaded from the default scenario on first use)."""
+    """Every channel adapter by id, built from the settings on first use."""
     global _channels
     if _channels is None:
-        _channels = dict(load_channels(builtin_scenario("default")))
+        _channels = _configured_channels()
     return _channels
 
 
