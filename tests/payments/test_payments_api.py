@@ -13,7 +13,7 @@ from payhub.channels.base import HARD_DECLINE_CODES, RESPONSE_CODES, ChannelAdap
 from payhub.core import clock
 from payhub.core.clock import FrozenClock, use_clock
 from payhub.db.session import Database
-from payhub.payments import service
+from payhub.payments import orchestrator
 from payhub.payments.channels import use_channels
 from payhub.payments.tasks import expire_lapsed_authorizations
 from tests.payments.helpers import (
@@ -122,6 +122,7 @@ async def test_manual_capture_partial_refund_and_the_money_trail(
         "payment.processing",
         "payment.requires_capture",
         "payment.succeeded",
+        "payment.captured",
         "refund.succeeded",
     ]
 
@@ -202,15 +203,17 @@ async def test_lost_answer_stays_processing_until_resolved(
     payment = await shop.paid(token, 4200)
     mapping = world(lost={"unionpay_quick": 1.0})
     with use_channels(mapping):
-        body = (await shop.me.post(f"/v1/payments/{payment['id']}/confirm")).json()
-        assert body["status"] == "processing"
+        answer = await shop.me.post(f"/v1/payments/{payment['id']}/confirm")
+        assert answer.status_code == 202, answer.text
+        body = answer.json()
+        assert body["status"] == "processing" and body["pending_attempt"] is not None
         attempts = (await shop.me.get(f"/v1/payments/{payment['id']}/attempts")).json()["data"]
         assert [(a["channel"], a["status"]) for a in attempts] == [("unionpay_quick", "lost")]
         assert await balance(db, "channel:unionpay_quick:clearing") is None
 
-        settled = await db.run_in_transaction(service.resolve_processing)
+        settled = await orchestrator.resolve_in_flight(db)
         assert settled == 1
-        assert await db.run_in_transaction(service.resolve_processing) == 0
+        assert await orchestrator.resolve_in_flight(db) == 0
 
     shown = (await shop.me.get(f"/v1/payments/{payment['id']}")).json()
     assert shown["status"] == "succeeded" and shown["amount_captured"] == 4200
@@ -232,7 +235,7 @@ async def test_lost_request_never_received_fails(
     with use_channels(mapping):
         await shop.me.post(f"/v1/payments/{payment['id']}/confirm")
     # A fresh network never saw the request: the query answers not_found.
-    assert await db.run_in_transaction(service.resolve_processing) == 1
+    assert await orchestrator.resolve_in_flight(db) == 1
     shown = (await shop.me.get(f"/v1/payments/{payment['id']}")).json()
     assert shown["status"] == "failed" and shown["failure_code"] == "channel_timeout"
 

@@ -77,15 +77,49 @@ class UnitOfWork:
         *,
         redact: Callable[[BaseModel], BaseModel] | None = None,
     ) -> Response:
-        """`work` returns the response model and its status code (201 created, 200 …).
+        """`work` returns the response model and its status code (201 created, 200 …); it
+        runs in one transaction, which also stores the response for replays.
 
         `redact` gives the version of the response to keep for replays when the response
         holds a secret shown once (a new API key): the replay says what was made, without it.
         """
+
+        async def in_one_transaction(finish: _Finish) -> tuple[BaseModel, int]:
+            async def tx(session: AsyncSession) -> tuple[BaseModel, int]:
+                model, status = await work(session)
+                await finish(session, model, status)
+                return model, status
+
+            return await self.db.run_in_transaction(tx)
+
+        return await self._idempotent(in_one_transaction, redact)
+
+    async def write_flow(
+        self, flow: Callable[[Database], Awaitable[tuple[BaseModel, int]]]
+    ) -> Response:
+        """Like `write`, for work that must commit in several transactions (a bank channel
+        is called between them). The response is stored for replays in a last transaction
+        of its own; if the process dies before it, a retry re-runs the flow, which the
+        object's state machine answers (a payment confirmed once is not confirmed again)."""
+
+        async def in_steps(finish: _Finish) -> tuple[BaseModel, int]:
+            model, status = await flow(self.db)
+            await self.db.run_in_transaction(lambda s: finish(s, model, status))
+            return model, status
+
+        return await self._idempotent(in_steps, None)
+
+    async def _idempotent(
+        self,
+        run: Callable[[_Finish], Awaitable[tuple[BaseModel, int]]],
+        redact: Callable[[BaseModel], BaseModel] | None,
+    ) -> Response:
+        """Run the work once per `Idempotency-Key`: the key is claimed first, `run` hands
+        its response to `finish` to store, and a repeat gets the stored response."""
         key = self.request.headers.get("idempotency-key")
         if key is None:
-            body, status = await self.db.run_in_transaction(lambda s: _dump_with_status(work(s)))
-            return Response(body, status_code=status, media_type=JSON)
+            model, status = await run(_store_nothing)
+            return Response(model.model_dump_json().encode(), status_code=status, media_type=JSON)
         idempotency.check_key(key)
         raw = await self.request.body()
         outcome = await idempotency.claim(
@@ -111,15 +145,12 @@ class UnitOfWork:
             )
         claim = outcome
 
-        async def tx(session: AsyncSession) -> tuple[bytes, int]:
-            model, status = await work(session)
-            body = model.model_dump_json().encode()
-            kept = redact(model).model_dump_json().encode() if redact else body
-            await idempotency.complete(session, claim, status, kept)
-            return body, status
+        async def finish(session: AsyncSession, model: BaseModel, status: int) -> None:
+            kept = redact(model) if redact else model
+            await idempotency.complete(session, claim, status, kept.model_dump_json().encode())
 
         try:
-            body, status = await self.db.run_in_transaction(tx)
+            model, status = await run(finish)
         except PayHubError as error:
             if error.spec.retryable:
                 await idempotency.release(self.db, claim)
@@ -133,7 +164,14 @@ class UnitOfWork:
         except BaseException:
             await idempotency.release(self.db, claim)
             raise
-        return Response(body, status_code=status, media_type=JSON)
+        return Response(model.model_dump_json().encode(), status_code=status, media_type=JSON)
+
+
+_Finish = Callable[[AsyncSession, BaseModel, int], Awaitable[None]]
+
+
+async def _store_nothing(session: AsyncSession, model: BaseModel, status: int) -> None:
+    """Without an Idempotency-Key there is no response to keep."""
 
 
 def _json_bytes(value: object) -> bytes:
@@ -143,11 +181,6 @@ def _json_bytes(value: object) -> bytes:
 async def _dump(pending: Awaitable[BaseModel]) -> bytes:
     model = await pending
     return model.model_dump_json().encode()
-
-
-async def _dump_with_status(pending: Awaitable[tuple[BaseModel, int]]) -> tuple[bytes, int]:
-    model, status = await pending
-    return model.model_dump_json().encode(), status
 
 
 def work_for(scope: str) -> Callable[..., UnitOfWork]:

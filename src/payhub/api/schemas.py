@@ -8,6 +8,8 @@ from typing import Annotated, Generic, Literal, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
 from payhub.core.clock import parse_rfc3339, to_rfc3339
+from payhub.core.errors import PayHubError
+from payhub.core.ids import is_id
 
 
 def _parse_timestamp(value: object) -> object:
@@ -39,3 +41,10 @@ class ListResponse(BaseModel, Generic[T]):
 
 
 Limit = Annotated[int, Field(ge=1, le=100, description="Page size (1-100).")]
+
+
+def cursor(value: str | None, prefix: str, param: str = "starting_after") -> str | None:
+    """A pagination cursor must be an id of the listed kind."""
+    if value is not None and not is_id(value, prefix):
+        raise PayHubError("invalid_id", param=param)
+    return value

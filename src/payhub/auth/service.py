@@ -25,7 +25,7 @@ from payhub.core.ids import new_id
 OPERATOR = "operator"
 MERCHANT = "merchant"
 ALL_SCOPES = ("read", "write", "refunds", "payouts", "operator", "compliance")
-OPERATOR_SCOPES = ["operator", "read", "write"]
+OPERATOR_SCOPES = ["operator", "read", "write", "refunds"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,8 @@ DEV_PEPPER = "payhub-dev-pepper"
 # The master key is base64 of b"payhub-dev-vault-master-key-0001".
 DEV_VAULT_MASTER_KEY = "cGF5aHViLWRldi12YXVsdC1tYXN0ZXIta2V5LTAwMDE="
 DEV_VAULT_FINGERPRINT_KEY = "payhub-dev-vault-fingerprint-key"
+# Development-only shared secret between PayHub and `payhub sim serve`.
+DEV_CHANNELS_SECRET = "payhub-dev-channels-secret"  # noqa: S105 - documented as such
 
 
 class Settings(BaseSettings):
@@ -67,6 +69,15 @@ class Settings(BaseSettings):
         description="In-process simulator: answer at once and only report each call's latency "
         "(`report`), or really wait it (`sleep`).",
     )
+    channels_url: str | None = Field(
+        default=None,
+        description="URL of a `payhub sim serve`; unset: the in-process simulator.",
+    )
+    channels_secret: SecretStr = Field(
+        default=SecretStr(DEV_CHANNELS_SECRET),
+        description="Shared secret that signs every request to `channels_url`. Set it when "
+        "the simulator is reachable by anyone else.",
+    )
 
     @field_validator("vault_master_key")
     @classmethod
@@ -116,6 +127,12 @@ class Settings(BaseSettings):
                 "PAYHUB_VAULT_FINGERPRINT_KEY is the development default: set a secret of your "
                 "own before storing real cards (changing it later stops duplicates of cards "
                 "already stored from being recognised)."
+            )
+        if self.channels_url and self.channels_secret.get_secret_value() == DEV_CHANNELS_SECRET:
+            found.append(
+                "PAYHUB_CHANNELS_SECRET is the development default: set a secret of your own "
+                "(the same for PayHub and `payhub sim serve`) so nobody else can sign requests "
+                "to the channel server."
             )
         return found
 

@@ -460,6 +460,14 @@ _SPECS: tuple[ErrorSpec, ...] = (
         "The refund is more than the {refundable} still refundable.",
         "退款金额超过剩余可退金额 {refundable}。",
     ),
+    ErrorSpec(
+        "payment_operation_in_progress",
+        409,
+        _T.CONFLICT,
+        True,
+        "The payment is waiting for a bank channel's answer to an earlier {operation}; retry when it is settled.",
+        "该支付正在等待银行渠道对先前{operation}请求的应答,请在结果确定后重试。",
+    ),
     # Platform
     ErrorSpec(
         "concurrent_update",

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.api.deps import OperatorWork, ReadWork, WriteWork
-from payhub.api.schemas import Limit, ListResponse
+from payhub.api.schemas import Limit, ListResponse, cursor
 from payhub.auth import service as auth
 from payhub.core.errors import PayHubError
 from payhub.core.ids import is_id
@@ -24,12 +24,6 @@ from payhub.merchants.schemas import (
 )
 
 router = APIRouter(prefix="/v1", tags=["merchants"])
-
-
-def _cursor(value: str | None, prefix: str) -> str | None:
-    if value is not None and not is_id(value, prefix):
-        raise PayHubError("invalid_id", param="starting_after")
-    return value
 
 
 @router.post("/merchants", status_code=201, response_model=MerchantOut)
@@ -55,10 +49,10 @@ async def create_merchant(body: MerchantIn, uow: OperatorWork) -> Response:
 async def list_merchants(
     uow: OperatorWork, limit: Limit = 20, starting_after: str | None = None
 ) -> Response:
-    cursor = _cursor(starting_after, "mer")
+    after = cursor(starting_after, "mer")
 
     async def work(session: AsyncSession) -> BaseModel:
-        views, more = await service.list_merchants(session, limit=limit, starting_after=cursor)
+        views, more = await service.list_merchants(session, limit=limit, starting_after=after)
         return ListResponse[MerchantOut](data=[MerchantOut.of(v) for v in views], has_more=more)
 
     return await uow.read(work)
@@ -158,14 +152,14 @@ async def create_customer(body: CustomerIn, uow: WriteWork) -> Response:
 async def list_customers(
     uow: ReadWork, limit: Limit = 20, starting_after: str | None = None
 ) -> Response:
-    cursor = _cursor(starting_after, "cus")
+    after = cursor(starting_after, "cus")
 
     async def work(session: AsyncSession) -> BaseModel:
         views, more = await service.list_customers(
             session,
             merchant_id=service.read_scope(uow.principal),
             limit=limit,
-            starting_after=cursor,
+            starting_after=after,
         )
         return ListResponse[CustomerOut](data=[CustomerOut.of(v) for v in views], has_more=more)
 

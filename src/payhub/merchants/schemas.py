@@ -101,7 +101,8 @@ MerchantScope = Literal["read", "write", "refunds", "payouts"]
 
 
 def _default_scopes() -> list[MerchantScope]:
-    return ["read", "write"]
+    # Refunds are a scope of their own so a key can be made that takes payments only.
+    return ["read", "write", "refunds"]
 
 
 class KeyIn(StrictModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 
 from payhub.channels.base import CardType, ChannelAdapter, ChannelKind
@@ -39,6 +40,12 @@ def configured_scenario(name_or_path: str) -> Scenario:
 
 def _configured_channels() -> dict[str, ChannelAdapter]:
     settings = get_settings()
+    if settings.channels_url:
+        # A `payhub sim serve` elsewhere: its channel list is fetched once, at first use.
+        from payhub.channels.http import load_http_channels_sync
+
+        secret = settings.channels_secret.get_secret_value()
+        return dict(load_http_channels_sync(settings.channels_url, secret))
     scenario = configured_scenario(settings.sim_scenario)
     return dict(load_channels(scenario, latency_mode=settings.sim_latency))
 
@@ -74,6 +81,14 @@ def get_channel(channel_id: str) -> ChannelAdapter:
     return get_channels()[channel_id]
 
 
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The channels to try, in order, and the rule that put the first one first."""
+
+    order: list[str]
+    rule: str
+
+
 def route(
     *,
     issuer: str,
@@ -81,9 +96,9 @@ def route(
     amount: int,
     currency: str,
     at: datetime | None = None,
-) -> list[str]:
-    """The card channels to try, in order: the preferred one (if eligible), then the other
-    eligible channels in scenario order. Empty when no channel takes the card."""
+) -> Route:
+    """The preferred channel (if eligible), then the other eligible channels in scenario
+    order. An empty order when no channel takes the card."""
     kind = CardType(card_type)
     eligible = [
         cid
@@ -93,6 +108,11 @@ def route(
             issuer=issuer, amount=amount, currency=currency, card_type=kind, at=at
         )
     ]
-    preferred = PARTNER_CHANNEL if issuer == PARTNER_ISSUER else DEFAULT_CHANNEL
+    if issuer == PARTNER_ISSUER:
+        preferred, rule = PARTNER_CHANNEL, "partner_cards_in_house"
+    else:
+        preferred, rule = DEFAULT_CHANNEL, "other_cards_unionpay_quick"
+    if preferred not in eligible:
+        rule = "preferred_channel_ineligible"
     first = [preferred] if preferred in eligible else []
-    return first + [cid for cid in eligible if cid != preferred]
+    return Route(first + [cid for cid in eligible if cid != preferred], rule)

@@ -44,6 +44,8 @@ class Payment(Base):
         Index("ix_payments_merchant_id_id", "merchant_id", "id"),
         Index("ix_payments_merchant_id_created_at", "merchant_id", "created_at"),
         Index("ix_payments_status", "status"),
+        Index("ix_payments_in_flight_attempt_id", "in_flight_attempt_id"),
+        Index("ix_payments_merchant_id_status_id", "merchant_id", "status", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -66,6 +68,11 @@ class Payment(Base):
     failure_message: Mapped[str | None] = mapped_column(String(300))
     authorized_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
+    # The attempt whose channel call is under way or whose answer is still unknown. At most
+    # one per payment: a payment changes at one channel at a time.
+    in_flight_attempt_id: Mapped[str | None] = mapped_column(String(40))
+    # Why the payment went where it went: the risk checks it passed and the route chosen.
+    decision: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -83,8 +90,9 @@ class PaymentAttempt(Base):
     channel_id: Mapped[str] = mapped_column(String(64))
     # Ours, sent to the channel: a channel seeing it twice answers with its first decision.
     request_id: Mapped[str] = mapped_column(String(64), unique=True)
-    # approved | declined | timeout | lost | error | not_found (as the channel answered;
-    # a resolved unknown outcome is updated to the truth).
+    # pending (committed before the call; the answer is not in yet) | approved | declined |
+    # timeout | lost | error | not_found (as the channel answered; a resolved unknown outcome
+    # is updated to the truth).
     status: Mapped[str] = mapped_column(String(12))
     raw_code: Mapped[str | None] = mapped_column(String(10))
     raw_message: Mapped[str | None] = mapped_column(String(300))
@@ -101,6 +109,7 @@ class Refund(Base):
         CheckConstraint(_in("status", ("pending", "succeeded", "failed")), name="status"),
         CheckConstraint("amount > 0", name="amount"),
         Index("ix_refunds_payment_id_id", "payment_id", "id"),
+        Index("ix_refunds_merchant_id_id", "merchant_id", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

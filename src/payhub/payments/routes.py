@@ -1,33 +1,45 @@
-"""`/v1/payments` and `/v1/refunds`: create, confirm, capture, cancel, refund; the money
-trail of a payment (its attempts and its ledger journals)."""
+"""`/v1/payments` and `/v1/refunds`: create, list, confirm, capture, cancel, refund; the
+money trail of a payment (its attempts and its ledger journals).
+
+Confirm, capture, cancel and refund call a bank channel between transactions
+(`payhub.payments.orchestrator`). They answer 200 (201 for a refund) once the channel's
+answer is recorded, and 202 Accepted while it is still unknown: the payment then shows its
+`pending_attempt`, and a webhook tells the outcome when the resolver has it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Depends
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from payhub.api.deps import ReadWork, WriteWork
+from payhub.api.deps import ReadWork, UnitOfWork, WriteWork, work_for
+from payhub.api.schemas import Limit, Timestamp, cursor
 from payhub.auth.service import OPERATOR, Principal
 from payhub.core.clock import to_rfc3339
 from payhub.core.errors import PayHubError
+from payhub.db.session import Database
 from payhub.ledger.service import JournalView
 from payhub.merchants import service as merchants
-from payhub.payments import service
+from payhub.payments import orchestrator, service
+from payhub.payments.objects import attempt_object, payment_object, refund_object
 from payhub.payments.schemas import (
     CaptureIn,
     ConfirmIn,
     ListOut,
     PaymentIn,
     PaymentOut,
+    PaymentStatus,
     RefundIn,
     RefundOut,
+    Scene,
 )
+from payhub.payments.service import Step
 
 router = APIRouter(prefix="/v1", tags=["payments"])
+RefundWork = Annotated[UnitOfWork, Depends(work_for("refunds"))]
 
 
 def _creator(principal: Principal, requested: str | None) -> str:
@@ -48,7 +60,12 @@ def _scope(principal: Principal) -> str | None:
 
 
 def _payment(row: Any) -> PaymentOut:
-    return PaymentOut.model_validate(service.payment_object(row))
+    return PaymentOut.model_validate(payment_object(row))
+
+
+def _answer(step: Step, done: int = 200) -> tuple[BaseModel, int]:
+    """The payment, with 202 while a channel's answer is still awaited."""
+    return _payment(step.payment), done if step.settled else 202
 
 
 def _journal(view: JournalView) -> dict[str, Any]:
@@ -93,6 +110,41 @@ async def create_payment(body: PaymentIn, uow: WriteWork) -> Response:
     return await uow.write(work)
 
 
+@router.get("/payments", response_model=ListOut)
+async def list_payments(
+    uow: ReadWork,
+    limit: Limit = 20,
+    starting_after: str | None = None,
+    merchant: str | None = None,
+    status: PaymentStatus | None = None,
+    customer: str | None = None,
+    scene: Scene | None = None,
+    created_from: Timestamp | None = None,
+    created_to: Timestamp | None = None,
+) -> Response:
+    """Newest first. A merchant key lists its own payments; the operator may name one."""
+    after = cursor(starting_after, "pay")
+    scope = _scope(uow.principal)
+    if merchant is not None:
+        scope = merchants.visible_merchant_id(uow.principal, merchant)
+    filters = service.PaymentFilter(
+        merchant_id=scope,
+        status=status,
+        customer_id=customer,
+        scene=scene,
+        created_from=created_from,
+        created_to=created_to,
+    )
+
+    async def work(session: AsyncSession) -> BaseModel:
+        rows, more = await service.list_payments(
+            session, filters, limit=limit, starting_after=after
+        )
+        return ListOut(data=[payment_object(r) for r in rows], has_more=more)
+
+    return await uow.read(work)
+
+
 @router.get("/payments/{payment_id}", response_model=PaymentOut)
 async def get_payment(payment_id: str, uow: ReadWork) -> Response:
     scope = _scope(uow.principal)
@@ -110,10 +162,10 @@ async def confirm_payment(
     scope = _scope(uow.principal)
     cvv = body.cvv if body is not None else None
 
-    async def work(session: AsyncSession) -> tuple[BaseModel, int]:
-        return _payment(await service.confirm_payment(session, payment_id, scope, cvv)), 200
+    async def flow(db: Database) -> tuple[BaseModel, int]:
+        return _answer(await orchestrator.confirm_payment(db, payment_id, scope, cvv))
 
-    return await uow.write(work)
+    return await uow.write_flow(flow)
 
 
 @router.post("/payments/{payment_id}/capture", response_model=PaymentOut)
@@ -123,20 +175,20 @@ async def capture_payment(
     scope = _scope(uow.principal)
     amount = body.amount if body is not None else None
 
-    async def work(session: AsyncSession) -> tuple[BaseModel, int]:
-        return _payment(await service.capture_payment(session, payment_id, scope, amount)), 200
+    async def flow(db: Database) -> tuple[BaseModel, int]:
+        return _answer(await orchestrator.capture_payment(db, payment_id, scope, amount))
 
-    return await uow.write(work)
+    return await uow.write_flow(flow)
 
 
 @router.post("/payments/{payment_id}/cancel", response_model=PaymentOut)
 async def cancel_payment(payment_id: str, uow: WriteWork) -> Response:
     scope = _scope(uow.principal)
 
-    async def work(session: AsyncSession) -> tuple[BaseModel, int]:
-        return _payment(await service.cancel_payment(session, payment_id, scope)), 200
+    async def flow(db: Database) -> tuple[BaseModel, int]:
+        return _answer(await orchestrator.cancel_payment(db, payment_id, scope))
 
-    return await uow.write(work)
+    return await uow.write_flow(flow)
 
 
 @router.get("/payments/{payment_id}/attempts", response_model=ListOut)
@@ -145,7 +197,7 @@ async def list_attempts(payment_id: str, uow: ReadWork) -> Response:
 
     async def work(session: AsyncSession) -> BaseModel:
         rows = await service.list_attempts(session, payment_id, merchant_id=scope)
-        return ListOut(data=[service.attempt_object(r) for r in rows])
+        return ListOut(data=[attempt_object(r) for r in rows])
 
     return await uow.read(work)
 
@@ -162,20 +214,40 @@ async def list_journals(payment_id: str, uow: ReadWork) -> Response:
 
 
 @router.post("/refunds", status_code=201, response_model=RefundOut)
-async def create_refund(body: RefundIn, uow: WriteWork) -> Response:
+async def create_refund(body: RefundIn, uow: RefundWork) -> Response:
+    """Needs the `refunds` scope. 201 once the channel answered (the refund `succeeded` or
+    `failed`); 202 while its answer is awaited (the refund stays `pending`)."""
     scope = _scope(uow.principal)
 
-    async def work(session: AsyncSession) -> tuple[BaseModel, int]:
-        refund, _ = await service.create_refund(
-            session,
-            payment_id=body.payment,
-            merchant_id=scope,
-            amount=body.amount,
-            reason=body.reason,
+    async def flow(db: Database) -> tuple[BaseModel, int]:
+        step = await orchestrator.refund_payment(
+            db, payment_id=body.payment, merchant_id=scope, amount=body.amount, reason=body.reason
         )
-        return RefundOut.model_validate(service.refund_object(refund)), 201
+        assert step.refund is not None
+        status = 202 if step.refund.status == "pending" else 201
+        return RefundOut.model_validate(refund_object(step.refund)), status
 
-    return await uow.write(work)
+    return await uow.write_flow(flow)
+
+
+@router.get("/refunds", response_model=ListOut)
+async def list_refunds(
+    uow: ReadWork,
+    limit: Limit = 20,
+    starting_after: str | None = None,
+    payment: str | None = None,
+) -> Response:
+    """Newest first; `payment` narrows to one payment's refunds."""
+    after = cursor(starting_after, "re")
+    scope = _scope(uow.principal)
+
+    async def work(session: AsyncSession) -> BaseModel:
+        rows, more = await service.list_refunds(
+            session, merchant_id=scope, payment_id=payment, limit=limit, starting_after=after
+        )
+        return ListOut(data=[refund_object(r) for r in rows], has_more=more)
+
+    return await uow.read(work)
 
 
 @router.get("/refunds/{refund_id}", response_model=RefundOut)
@@ -184,6 +256,6 @@ async def get_refund(refund_id: str, uow: ReadWork) -> Response:
 
     async def work(session: AsyncSession) -> BaseModel:
         refund = await service.get_refund(session, refund_id, merchant_id=scope)
-        return RefundOut.model_validate(service.refund_object(refund))
+        return RefundOut.model_validate(refund_object(refund))
 
     return await uow.read(work)

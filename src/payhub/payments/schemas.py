@@ -13,6 +13,9 @@ from pydantic import BaseModel, Field, StrictInt
 from payhub.api.schemas import StrictModel
 
 Scene = Literal["food_delivery", "group_buy", "local_services", "cross_border"]
+PaymentStatus = Literal[
+    "requires_confirmation", "processing", "requires_capture", "succeeded", "failed", "canceled"
+]
 
 
 class PaymentIn(StrictModel):

@@ -1,36 +1,32 @@
-"""The payment orchestrator: create, confirm (authorise at a channel), capture, cancel,
-refund, and settle payments whose authorisation outcome is unknown.
+"""The payment state machine, one database transaction at a time.
 
-Every state change writes, in the caller's transaction, its attempt rows, its ledger
-journal (captures and refunds) and its event, so they commit together or not at all.
-Services flush but never commit.
+A change that needs a bank channel is two transactions with the call between them, never
+inside one (a call may take up to the channel's timeout, and a crash mid-call must leave a
+trace): a `start_*` step checks the request, commits an attempt in status `pending` with our
+request id and marks it as the payment's attempt in flight; the orchestrator sends the call;
+`record_answer` then applies the channel's answer — state, ledger journal and event together.
+An answer that never comes (timeout, lost, or a crash before it was recorded) leaves the
+attempt in flight until `payhub.payments.orchestrator.resolve_in_flight` asks the channel.
 
-Known limitation: the channel call happens inside the caller's database transaction. That
-is acceptable for the in-process simulator (it answers at once); an HTTP adapter, whose
-calls take up to the channel's timeout, needs the call moved between two short
-transactions (record the attempt, call, record the answer) before it goes live.
+While an attempt is in flight the payment takes no other change (`payment_operation_in_
+progress`), so amounts never move under an outstanding request.
 
-The card security code (CVV) goes from `confirm_payment`'s argument straight into the
-`CardData` sent to the channel: it is never stored, logged or put in an event.
+Steps flush but never commit; callers run them in `Database.run_in_transaction`. The card
+security code (CVV) never reaches this module: it goes from the confirm request straight
+into the `CardData` the orchestrator sends.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from payhub.channels.base import (
-    AuthorizeRequest,
-    CardData,
-    CardType,
-    ChannelAdapter,
-    ChannelResult,
-    ChannelStatus,
-    DeclineClass,
-)
+from payhub.channels.base import CardData, CardType, ChannelResult, ChannelStatus, DeclineClass
 from payhub.core import clock
 from payhub.core.errors import PayHubError
 from payhub.core.ids import is_id, new_id
@@ -43,95 +39,63 @@ from payhub.merchants import service as merchants
 from payhub.merchants.service import MerchantView
 from payhub.payments import channels
 from payhub.payments.models import SCENES, Payment, PaymentAttempt, Refund
+from payhub.payments.objects import (
+    capture_journal_id,
+    payment_object,
+    refund_journal_id,
+    refund_object,
+)
 from payhub.vault import service as vault
 
 AUTHORIZATION_TTL = timedelta(days=7)
 # Daily limits count the merchant's day in China time (UTC+8, no daylight saving).
 MERCHANT_DAY = timezone(timedelta(hours=8))
 CaptureMethod = Literal["automatic", "manual"]
+CallKind = Literal["authorize", "capture", "void", "refund"]
 
 # Statuses whose amounts count against the daily limit.
 _COUNTED = ("requires_confirmation", "processing", "requires_capture", "succeeded")
+# Attempt statuses that do not yet say what the channel did.
+UNRESOLVED = ("pending", "timeout", "lost")
 
 
-# ------------------------------------------------------------------------------- public shapes
+@dataclass(frozen=True, slots=True)
+class ChannelCall:
+    """A channel request whose attempt is committed as `pending`: what to send."""
+
+    attempt_id: str
+    payment_id: str
+    kind: CallKind
+    channel_id: str
+    request_id: str
+    amount: int | None
+    currency: str
+    merchant_id: str
+    scene: str
+    authorization_ref: str | None
+    refund_id: str | None = None
 
 
-def _ts(moment: datetime | None) -> str | None:
-    return clock.to_rfc3339(moment) if moment is not None else None
+@dataclass(slots=True)
+class Step:
+    """Where a payment stands after a transaction: the call to send next (if any), the
+    refund concerned (if any), and the refusal to answer with once committed (a decline of
+    a capture, void or refund is recorded first, then reported)."""
 
+    payment: Payment
+    call: ChannelCall | None = None
+    refund: Refund | None = None
+    error: PayHubError | None = None
+    # The card for authorisations, held in memory only between transactions.
+    card: CardData | None = field(default=None, repr=False)
 
-def payment_object(row: Payment) -> dict[str, Any]:
-    """The payment as the API shows it: the card by token only, never its number."""
-    return {
-        "id": row.id,
-        "object": "payment",
-        "merchant": row.merchant_id,
-        "customer": row.customer_id,
-        "payment_method": row.payment_method,
-        "amount": row.amount,
-        "currency": row.currency,
-        "amount_capturable": row.amount_capturable,
-        "amount_captured": row.amount_captured,
-        "amount_refunded": row.amount_refunded,
-        "capture_method": row.capture_method,
-        "status": row.status,
-        "scene": row.scene,
-        "description": row.description,
-        "metadata": dict(row.metadata_),
-        "channel": row.channel_id,
-        "failure_code": row.failure_code,
-        "failure_message": row.failure_message,
-        "authorized_at": _ts(row.authorized_at),
-        "expires_at": _ts(row.expires_at),
-        "created_at": _ts(row.created_at),
-        "updated_at": _ts(row.updated_at),
-    }
-
-
-def refund_object(row: Refund) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "object": "refund",
-        "payment": row.payment_id,
-        "amount": row.amount,
-        "currency": row.currency,
-        "status": row.status,
-        "reason": row.reason,
-        "failure_code": row.failure_code,
-        "created_at": _ts(row.created_at),
-        "updated_at": _ts(row.updated_at),
-    }
-
-
-def attempt_object(row: PaymentAttempt) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "object": "payment_attempt",
-        "payment": row.payment_id,
-        "kind": row.kind,
-        "channel": row.channel_id,
-        "request_id": row.request_id,
-        "status": row.status,
-        "raw_code": row.raw_code,
-        "raw_message": row.raw_message,
-        "catalogue_code": row.catalogue_code,
-        "latency_ms": row.latency_ms,
-        "amount": row.amount,
-        "refund": row.refund_id,
-        "created_at": _ts(row.created_at),
-    }
+    @property
+    def settled(self) -> bool:
+        """False while the payment waits for a channel's answer."""
+        return self.payment.in_flight_attempt_id is None
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-def capture_journal_id(attempt_id: str) -> str:
-    return f"cap_{attempt_id}"
-
-
-def refund_journal_id(refund_id: str) -> str:
-    return f"ref_{refund_id}"
 
 
 async def _payment_row(
@@ -154,14 +118,25 @@ def _unexpected(row: Payment, action: str) -> PayHubError:
     return PayHubError("payment_unexpected_state", status=row.status, action=action)
 
 
+async def _require_idle(session: AsyncSession, row: Payment) -> None:
+    if row.in_flight_attempt_id is not None:
+        attempt = await session.get(PaymentAttempt, row.in_flight_attempt_id)
+        kind = attempt.kind if attempt is not None else "request"
+        raise PayHubError("payment_operation_in_progress", operation=kind)
+
+
 async def _check_limits(
     session: AsyncSession, merchant: MerchantView, amount: int, *, exclude: str | None = None
-) -> None:
-    """The merchant's per-payment and daily limits (the risk decision point's first rule)."""
-    if merchant.per_payment_limit is not None and amount > merchant.per_payment_limit:
-        raise PayHubError("amount_over_limit", param="amount", limit="per_payment_limit")
+) -> list[dict[str, Any]]:
+    """The merchant's per-payment and daily limits (the risk decision point's first rules);
+    returns what each check saw, for the payment's recorded decision."""
+    checks: list[dict[str, Any]] = []
+    if merchant.per_payment_limit is not None:
+        if amount > merchant.per_payment_limit:
+            raise PayHubError("amount_over_limit", param="amount", limit="per_payment_limit")
+        checks.append({"rule": "per_payment_limit", "limit": merchant.per_payment_limit})
     if merchant.daily_limit is None:
-        return
+        return checks
     local = clock.now().astimezone(MERCHANT_DAY)
     day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
     query = select(func.coalesce(func.sum(Payment.amount), 0)).where(
@@ -174,6 +149,8 @@ async def _check_limits(
     today = int((await session.execute(query)).scalar_one())
     if today + amount > merchant.daily_limit:
         raise PayHubError("amount_over_limit", param="amount", limit="daily_limit")
+    checks.append({"rule": "daily_limit", "limit": merchant.daily_limit, "used_today": today})
+    return checks
 
 
 async def _emit(session: AsyncSession, type: str, row: Payment, **extra: Any) -> None:
@@ -189,56 +166,49 @@ def _touch(row: Payment) -> None:
     row.updated_at = clock.now()
 
 
-async def _attempt(
+async def _open_attempt(
     session: AsyncSession,
     row: Payment,
-    *,
-    kind: str,
+    kind: CallKind,
     channel_id: str,
-    request_id: str,
-    attempt_id: str,
-    result: ChannelResult,
     amount: int | None,
+    *,
     refund_id: str | None = None,
-) -> PaymentAttempt:
+) -> ChannelCall:
+    """Commit-before-call: the attempt exists, with our request id, before the channel hears
+    of it, so no answer can ever arrive for a request we have no record of."""
     attempt = PaymentAttempt(
-        id=attempt_id,
+        id=new_id("att"),
         payment_id=row.id,
         kind=kind,
         channel_id=channel_id,
-        request_id=request_id,
-        status=result.status.value,
-        raw_code=result.raw_code,
-        raw_message=(result.raw_message or "")[:300] or None,
-        catalogue_code=result.error_code,
-        latency_ms=result.latency_ms,
+        request_id=new_id("req"),
+        status="pending",
+        raw_code=None,
+        raw_message=None,
+        catalogue_code=None,
+        latency_ms=0,
         amount=amount,
         refund_id=refund_id,
         created_at=clock.now(),
     )
     session.add(attempt)
+    row.in_flight_attempt_id = attempt.id
+    _touch(row)
     await session.flush()
-    return attempt
-
-
-def _settle_attempt(attempt: PaymentAttempt, truth: ChannelResult) -> None:
-    """An attempt whose answer was lost or late, updated to what the channel says happened."""
-    was = attempt.status
-    attempt.status = truth.status.value
-    attempt.raw_code = truth.raw_code
-    attempt.raw_message = f"{truth.raw_message or ''} (resolved by query after {was})"[:300]
-    attempt.catalogue_code = truth.error_code
-
-
-async def _follow_up(
-    adapter: ChannelAdapter, request_id: str, call: ChannelResult
-) -> ChannelResult:
-    """A capture, void or refund whose answer did not arrive: ask the channel for the truth
-    once (the request id makes the question safe). Still unknown → the unknown result."""
-    if call.outcome_known:
-        return call
-    truth = await adapter.query(request_id)
-    return truth if truth.outcome_known else call
+    return ChannelCall(
+        attempt_id=attempt.id,
+        payment_id=row.id,
+        kind=kind,
+        channel_id=channel_id,
+        request_id=attempt.request_id,
+        amount=amount,
+        currency=row.currency,
+        merchant_id=row.merchant_id,
+        scene=row.scene,
+        authorization_ref=row.authorization_ref,
+        refund_id=refund_id,
+    )
 
 
 # ------------------------------------------------------------------------------------- create
@@ -304,6 +274,8 @@ async def create_payment(
         failure_message=None,
         authorized_at=None,
         expires_at=None,
+        in_flight_attempt_id=None,
+        decision=None,
         created_at=now,
         updated_at=now,
     )
@@ -318,7 +290,92 @@ async def get_payment(
     return await _payment_row(session, payment_id, merchant_id)
 
 
+@dataclass(frozen=True, slots=True)
+class PaymentFilter:
+    """What `GET /v1/payments` narrows by; None: any."""
+
+    merchant_id: str | None = None
+    status: str | None = None
+    customer_id: str | None = None
+    scene: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+async def list_payments(
+    session: AsyncSession, filters: PaymentFilter, *, limit: int, starting_after: str | None
+) -> tuple[list[Payment], bool]:
+    """Newest first, a page of `limit` after the cursor; and whether more follow."""
+    query = select(Payment).order_by(Payment.id.desc()).limit(limit + 1)
+    if filters.merchant_id is not None:
+        query = query.where(Payment.merchant_id == filters.merchant_id)
+    if filters.status is not None:
+        query = query.where(Payment.status == filters.status)
+    if filters.customer_id is not None:
+        query = query.where(Payment.customer_id == filters.customer_id)
+    if filters.scene is not None:
+        query = query.where(Payment.scene == filters.scene)
+    if filters.created_from is not None:
+        query = query.where(Payment.created_at >= filters.created_from)
+    if filters.created_to is not None:
+        query = query.where(Payment.created_at < filters.created_to)
+    if starting_after is not None:
+        query = query.where(Payment.id < starting_after)
+    rows = list((await session.execute(query)).scalars().all())
+    return rows[:limit], len(rows) > limit
+
+
 # ------------------------------------------------------------------------------------ confirm
+
+
+def _card_for_channel(revealed: vault.RevealedCard, cvv: str | None) -> CardData:
+    try:
+        return CardData(
+            pan=revealed.pan,
+            exp_month=revealed.exp_month,
+            exp_year=revealed.exp_year,
+            cvv=cvv,
+            issuer_code=revealed.issuer_code,
+            card_type=CardType(revealed.card_type),
+            brand=revealed.brand,
+        )
+    except ValueError:
+        # The message says what is wrong with the CVV, never what it was.
+        raise PayHubError("validation_error", param="cvv", detail="3 or 4 digits") from None
+
+
+async def start_confirm(
+    session: AsyncSession, payment_id: str, merchant_id: str | None, cvv: str | None
+) -> Step:
+    """Check limits again (today's payments may have grown since create), route, and commit
+    the payment as `processing` with its first authorisation attempt and its decision."""
+    row = await _payment_row(session, payment_id, merchant_id, lock=True)
+    if row.status != "requires_confirmation":
+        raise _unexpected(row, "confirmed")
+    merchant = await merchants.require_active_merchant(session, row.merchant_id)
+    checks = await _check_limits(session, merchant, row.amount, exclude=row.id)
+    revealed = await vault.reveal_card(session, row.payment_method)
+    card = _card_for_channel(revealed, cvv)
+    chosen = channels.route(
+        issuer=revealed.issuer_code,
+        card_type=revealed.card_type,
+        amount=row.amount,
+        currency=row.currency,
+    )
+    row.decision = {
+        "risk": {"outcome": "approve", "checks": checks},
+        "route": {"strategy": "static", "rule": chosen.rule, "order": chosen.order},
+        "decided_at": clock.to_rfc3339(clock.now()),
+    }
+    row.status = "processing"
+    _touch(row)
+    await session.flush()
+    await _emit(session, "payment.processing", row)
+    if not chosen.order:
+        await _fail(session, row, "card_not_permitted", "no channel takes this card")
+        return Step(row)
+    call = await _open_attempt(session, row, "authorize", chosen.order[0], row.amount)
+    return Step(row, call, card=card)
 
 
 async def _fail(session: AsyncSession, row: Payment, code: str, message: str | None) -> None:
@@ -330,157 +387,59 @@ async def _fail(session: AsyncSession, row: Payment, code: str, message: str | N
     await _emit(session, "payment.failed", row)
 
 
-async def _authorized(
-    session: AsyncSession, row: Payment, channel_id: str, result: ChannelResult
-) -> None:
-    """The channel approved the authorisation: hold it for capture, or capture it now."""
-    now = clock.now()
-    row.channel_id = channel_id
-    row.authorization_ref = result.channel_ref
-    row.amount_capturable = row.amount
-    row.authorized_at = now
-    row.expires_at = now + AUTHORIZATION_TTL
-    row.status = "requires_capture"
-    row.failure_code = row.failure_message = None
-    _touch(row)
-    await session.flush()
-    if row.capture_method == "manual":
-        await _emit(session, "payment.requires_capture", row)
-    else:
-        await _capture(session, row, row.amount)
-
-
-async def confirm_payment(
-    session: AsyncSession, payment_id: str, merchant_id: str | None, cvv: str | None = None
-) -> Payment:
-    """Authorise the payment at its routed channel(s).
-
-    Approved → `requires_capture` (manual capture) or captured at once → `succeeded`.
-    Declined → `failed` with the catalogue code (a soft decline first tries the next eligible
-    channel; a hard decline never does). A timeout or a lost answer leaves the payment in
-    `processing`, and no other channel is tried while the outcome is unknown:
-    `resolve_processing` settles it."""
-    row = await _payment_row(session, payment_id, merchant_id, lock=True)
-    if row.status != "requires_confirmation":
-        raise _unexpected(row, "confirmed")
-    merchant = await merchants.require_active_merchant(session, row.merchant_id)
-    # The decision point: the limits are checked again, against today's payments.
-    await _check_limits(session, merchant, row.amount, exclude=row.id)
-    revealed = await vault.reveal_card(session, row.payment_method)
-    try:
-        card = CardData(
-            pan=revealed.pan,
-            exp_month=revealed.exp_month,
-            exp_year=revealed.exp_year,
-            cvv=cvv,
-            issuer_code=revealed.issuer_code,
-            card_type=CardType(revealed.card_type),
-            brand=revealed.brand,
-        )
-    except ValueError:
-        raise PayHubError("validation_error", param="cvv", detail="3 or 4 digits") from None
-    row.status = "processing"
-    _touch(row)
-    await session.flush()
-    await _emit(session, "payment.processing", row)
-
-    order = channels.route(
-        issuer=revealed.issuer_code,
-        card_type=revealed.card_type,
-        amount=row.amount,
-        currency=row.currency,
-    )
-    if not order:
-        await _fail(session, row, "card_not_permitted", "no channel takes this card")
-        return row
-    last: ChannelResult | None = None
-    for channel_id in order:
-        adapter = channels.get_channel(channel_id)
-        request_id = new_id("req")
-        result = await adapter.authorize(
-            AuthorizeRequest(
-                request_id=request_id,
-                payment_id=row.id,
-                merchant_id=row.merchant_id,
-                amount=row.amount,
-                currency=row.currency,
-                card=card,
-                scene=row.scene,
-            )
-        )
-        await _attempt(
-            session,
-            row,
-            kind="authorize",
-            channel_id=channel_id,
-            request_id=request_id,
-            attempt_id=new_id("att"),
-            result=result,
-            amount=row.amount,
-        )
-        if result.status is ChannelStatus.APPROVED:
-            await _authorized(session, row, channel_id, result)
-            return row
-        if not result.outcome_known:
-            # The charge may exist: stay in processing until a query tells the truth.
-            row.channel_id = channel_id
-            _touch(row)
-            await session.flush()
-            return row
-        last = result
-        if result.decline_class is DeclineClass.HARD:
-            break
-    assert last is not None
-    await _fail(session, row, last.error_code or "card_declined", last.raw_message)
-    return row
-
-
-async def resolve_processing(session: AsyncSession, *, limit: int = 100) -> int:
-    """Settle payments left in `processing` by a timeout or a lost answer: ask the channel
-    what became of the last authorisation request. Approved → continue as approved (hold or
-    capture); declined or never received (`not_found`) → `failed`. A query that is itself
-    unanswered leaves the payment for the next run. Returns how many were settled."""
-    rows = (
+async def _next_channel(
+    session: AsyncSession, row: Payment, fallbacks: Sequence[str]
+) -> str | None:
+    """The first fallback not tried yet for this payment (worked out from the attempts, so a
+    retried transaction picks the same one)."""
+    tried = set(
         (
             await session.execute(
-                select(Payment)
-                .where(Payment.status == "processing")
-                .order_by(Payment.id)
-                .limit(limit)
-                # Skip payments another transaction holds (a confirm still in flight, or
-                # another worker's run): several workers may run this job at once.
-                .with_for_update(skip_locked=True)
+                select(PaymentAttempt.channel_id).where(
+                    PaymentAttempt.payment_id == row.id, PaymentAttempt.kind == "authorize"
+                )
             )
         )
         .scalars()
         .all()
     )
-    settled = 0
-    for row in rows:
-        attempt = (
-            await session.execute(
-                select(PaymentAttempt)
-                .where(PaymentAttempt.payment_id == row.id, PaymentAttempt.kind == "authorize")
-                .order_by(PaymentAttempt.id.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-        if attempt is None or attempt.status not in ("timeout", "lost"):
-            continue
-        adapter = channels.get_channel(attempt.channel_id)
-        truth = await adapter.query(attempt.request_id)
-        if not truth.outcome_known:
-            continue
-        _settle_attempt(attempt, truth)
+    return next((cid for cid in fallbacks if cid not in tried), None)
+
+
+async def _on_authorization(
+    session: AsyncSession,
+    row: Payment,
+    call: ChannelCall,
+    result: ChannelResult,
+    fallbacks: Sequence[str],
+) -> ChannelCall | None:
+    if result.status is ChannelStatus.APPROVED:
+        now = clock.now()
+        row.channel_id = call.channel_id
+        row.authorization_ref = result.channel_ref
+        row.amount_capturable = row.amount
+        row.authorized_at = now
+        row.expires_at = now + AUTHORIZATION_TTL
+        row.failure_code = row.failure_message = None
+        if row.capture_method == "automatic":
+            # Stays `processing` until the capture's answer is in.
+            return await _open_attempt(session, row, "capture", call.channel_id, row.amount)
+        row.status = "requires_capture"
+        _touch(row)
         await session.flush()
-        if truth.status is ChannelStatus.APPROVED:
-            await _authorized(session, row, attempt.channel_id, truth)
-        elif truth.status is ChannelStatus.NOT_FOUND:
-            await _fail(session, row, "channel_timeout", "the channel never received the request")
-        else:
-            await _fail(session, row, truth.error_code or "card_declined", truth.raw_message)
-        settled += 1
-    return settled
+        await _emit(session, "payment.requires_capture", row)
+        return None
+    # Declined, refused or never received: a soft refusal tries the next channel (only
+    # while the customer waits — a background resolution has no CVV to send again).
+    if result.decline_class is not DeclineClass.HARD:
+        following = await _next_channel(session, row, fallbacks)
+        if following is not None:
+            return await _open_attempt(session, row, "authorize", following, row.amount)
+    if result.status is ChannelStatus.NOT_FOUND:
+        await _fail(session, row, "channel_timeout", "the channel never received the request")
+    else:
+        await _fail(session, row, result.error_code or "card_declined", result.raw_message)
+    return None
 
 
 # ------------------------------------------------------------------------------------ capture
@@ -526,44 +485,13 @@ async def _post(
     )
 
 
-async def _capture(session: AsyncSession, row: Payment, amount: int) -> None:
-    assert row.channel_id is not None and row.authorization_ref is not None
-    adapter = channels.get_channel(row.channel_id)
-    request_id = new_id("req")
-    result = await _follow_up(
-        adapter, request_id, await adapter.capture(request_id, row.authorization_ref, amount)
-    )
-    attempt = await _attempt(
-        session,
-        row,
-        kind="capture",
-        channel_id=row.channel_id,
-        request_id=request_id,
-        attempt_id=new_id("att"),
-        result=result,
-        amount=amount,
-    )
-    if result.status is not ChannelStatus.APPROVED:
-        # Nothing was captured (or, after an unanswered query, we cannot tell yet): refuse,
-        # and the transaction rolls back so the payment stays capturable.
-        raise PayHubError(result.error_code or "channel_error")
-    row.amount_capturable -= amount
-    row.amount_captured += amount
-    first = row.status != "succeeded"
-    row.status = "succeeded"
-    _touch(row)
-    await session.flush()
-    await _post(session, row, capture_journal_id(attempt.id), amount, refund=False)
-    if first:
-        await _emit(session, "payment.succeeded", row)
-
-
-async def capture_payment(
-    session: AsyncSession, payment_id: str, merchant_id: str | None, amount: int | None = None
-) -> Payment:
+async def start_capture(
+    session: AsyncSession, payment_id: str, merchant_id: str | None, amount: int | None
+) -> Step:
     """Capture all or part of what is still capturable; several captures may follow one
     another while the authorisation lasts."""
     row = await _payment_row(session, payment_id, merchant_id, lock=True)
+    await _require_idle(session, row)
     if row.status not in ("requires_capture", "succeeded") or row.amount_capturable == 0:
         raise _unexpected(row, "captured")
     if row.expires_at is not None and clock.now() >= row.expires_at:
@@ -573,110 +501,131 @@ async def capture_payment(
         raise PayHubError(
             "capture_exceeds_authorized", param="amount", capturable=row.amount_capturable
         )
-    await _capture(session, row, amount)
-    return row
+    assert row.channel_id is not None
+    return Step(row, await _open_attempt(session, row, "capture", row.channel_id, amount))
+
+
+async def _on_capture(
+    session: AsyncSession, row: Payment, call: ChannelCall, result: ChannelResult
+) -> PayHubError | None:
+    assert call.amount is not None
+    if result.status is ChannelStatus.APPROVED:
+        row.amount_capturable -= call.amount
+        row.amount_captured += call.amount
+        first = row.status != "succeeded"
+        row.status = "succeeded"
+        _touch(row)
+        await session.flush()
+        await _post(session, row, capture_journal_id(call.attempt_id), call.amount, refund=False)
+        await _emit(session, "payment.succeeded" if first else "payment.captured", row)
+        return None
+    error = PayHubError(result.error_code or "channel_error")
+    if row.status == "processing":
+        # An automatic capture that did not go through: the authorisation still holds, so
+        # the merchant may capture again (or cancel) before it lapses.
+        row.status = "requires_capture"
+        row.failure_code = error.spec.code
+        row.failure_message = (result.raw_message or "")[:300] or None
+        _touch(row)
+        await session.flush()
+        await _emit(session, "payment.requires_capture", row)
+        return None
+    return error
 
 
 # ------------------------------------------------------------------------------------- cancel
 
 
-async def cancel_payment(
-    session: AsyncSession, payment_id: str, merchant_id: str | None
-) -> Payment:
+async def start_cancel(session: AsyncSession, payment_id: str, merchant_id: str | None) -> Step:
     """Cancel a payment before anything was captured; an authorisation is voided at its
-    channel."""
+    channel first."""
     row = await _payment_row(session, payment_id, merchant_id, lock=True)
+    await _require_idle(session, row)
+    if row.status == "requires_confirmation":
+        await _canceled(session, row)
+        return Step(row)
     if row.status == "requires_capture" and row.amount_captured == 0:
-        assert row.channel_id is not None and row.authorization_ref is not None
-        adapter = channels.get_channel(row.channel_id)
-        request_id = new_id("req")
-        result = await _follow_up(
-            adapter, request_id, await adapter.void(request_id, row.authorization_ref)
-        )
-        await _attempt(
-            session,
-            row,
-            kind="void",
-            channel_id=row.channel_id,
-            request_id=request_id,
-            attempt_id=new_id("att"),
-            result=result,
-            amount=row.amount_capturable,
-        )
-        if result.status is not ChannelStatus.APPROVED:
-            raise PayHubError(result.error_code or "channel_error")
-    elif row.status != "requires_confirmation":
-        raise _unexpected(row, "canceled")
+        assert row.channel_id is not None
+        call = await _open_attempt(session, row, "void", row.channel_id, row.amount_capturable)
+        return Step(row, call)
+    raise _unexpected(row, "canceled")
+
+
+async def _canceled(session: AsyncSession, row: Payment) -> None:
     row.status = "canceled"
     row.amount_capturable = 0
     _touch(row)
     await session.flush()
     await _emit(session, "payment.canceled", row)
-    return row
 
 
-async def expire_authorizations(session: AsyncSession, *, limit: int = 100) -> int:
-    """Release authorisations past `expires_at` (7 days by default): one never captured is
-    voided at its channel and the payment canceled; the uncaptured rest of a partly
-    captured one simply lapses (`amount_capturable` 0). Each payment is handled in a
-    savepoint, so a channel that refuses the void leaves that one for the next run without
-    undoing the others. Several workers may run it at once (SKIP LOCKED)."""
-    rows = (
-        (
-            await session.execute(
-                select(Payment)
-                .where(
-                    Payment.amount_capturable > 0,
-                    Payment.expires_at.is_not(None),
-                    Payment.expires_at <= clock.now(),
-                    Payment.status.in_(("requires_capture", "succeeded")),
-                )
-                .order_by(Payment.expires_at)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
+async def _on_void(
+    session: AsyncSession, row: Payment, result: ChannelResult
+) -> PayHubError | None:
+    if result.status is ChannelStatus.APPROVED:
+        await _canceled(session, row)
+        return None
+    return PayHubError(result.error_code or "channel_error")
+
+
+async def start_expiry(session: AsyncSession, payment_id: str) -> Step | None:
+    """Release an authorisation past `expires_at`: one never captured is voided at its
+    channel (the void's answer cancels the payment); the uncaptured rest of a partly
+    captured one simply lapses. None if the payment no longer qualifies."""
+    row = await _payment_row(session, payment_id, None, lock=True)
+    expired = row.expires_at is not None and row.expires_at <= clock.now()
+    if not expired or row.amount_capturable == 0 or row.in_flight_attempt_id is not None:
+        return None
+    if row.status == "requires_capture" and row.amount_captured == 0:
+        return await start_cancel(session, row.id, None)
+    if row.status not in ("requires_capture", "succeeded"):
+        return None
+    row.amount_capturable = 0
+    _touch(row)
+    await session.flush()
+    await _emit(session, "payment.authorization_expired", row)
+    return Step(row)
+
+
+async def expired_authorizations(session: AsyncSession, *, limit: int) -> list[str]:
+    """Payments whose authorisation has lapsed with something still capturable."""
+    query = (
+        select(Payment.id)
+        .where(
+            Payment.amount_capturable > 0,
+            Payment.expires_at.is_not(None),
+            Payment.expires_at <= clock.now(),
+            Payment.status.in_(("requires_capture", "succeeded")),
+            Payment.in_flight_attempt_id.is_(None),
         )
-        .scalars()
-        .all()
+        .order_by(Payment.expires_at)
+        .limit(limit)
     )
-    released = 0
-    for row in rows:
-        try:
-            async with session.begin_nested():
-                if row.status == "requires_capture" and row.amount_captured == 0:
-                    await cancel_payment(session, row.id, None)
-                else:
-                    row.amount_capturable = 0
-                    _touch(row)
-                    await session.flush()
-                    await _emit(session, "payment.authorization_expired", row)
-            released += 1
-        except PayHubError:
-            continue
-    return released
+    return list((await session.execute(query)).scalars().all())
 
 
 # ------------------------------------------------------------------------------------ refunds
 
 
-async def create_refund(
+async def start_refund(
     session: AsyncSession,
     *,
     payment_id: str,
     merchant_id: str | None,
     amount: int | None = None,
     reason: str | None = None,
-) -> tuple[Refund, Payment]:
-    """Refund all or part of what was captured and not yet refunded. A refund the channel
-    declines is kept as `failed`."""
+) -> Step:
+    """A `pending` refund of all or part of what was captured and not yet refunded, and its
+    attempt at the payment's channel."""
     row = await _payment_row(session, payment_id, merchant_id, lock=True)
-    refundable = row.amount_captured - row.amount_refunded
     if row.amount_captured == 0:
         raise _unexpected(row, "refunded")
+    await _require_idle(session, row)
+    refundable = row.amount_captured - row.amount_refunded
     amount = refundable if amount is None else check_amount(amount)
     if amount > refundable or amount == 0:
         raise PayHubError("refund_exceeds_captured", param="amount", refundable=refundable)
-    assert row.channel_id is not None and row.authorization_ref is not None
+    assert row.channel_id is not None
     now = clock.now()
     refund = Refund(
         id=new_id("re"),
@@ -692,38 +641,32 @@ async def create_refund(
     )
     session.add(refund)
     await session.flush()
-    adapter = channels.get_channel(row.channel_id)
-    request_id = new_id("req")
-    result = await _follow_up(
-        adapter, request_id, await adapter.refund(request_id, row.authorization_ref, amount)
-    )
-    await _attempt(
-        session,
-        row,
-        kind="refund",
-        channel_id=row.channel_id,
-        request_id=request_id,
-        attempt_id=new_id("att"),
-        result=result,
-        amount=amount,
-        refund_id=refund.id,
-    )
-    if result.status is ChannelStatus.DECLINED:
-        refund.status = "failed"
-        refund.failure_code = result.error_code
-        refund.updated_at = clock.now()
-        await session.flush()
-        return refund, row
-    if result.status is not ChannelStatus.APPROVED:
-        raise PayHubError(result.error_code or "channel_error")
-    refund.status = "succeeded"
+    call = await _open_attempt(session, row, "refund", row.channel_id, amount, refund_id=refund.id)
+    return Step(row, call, refund=refund)
+
+
+async def _on_refund(
+    session: AsyncSession, row: Payment, call: ChannelCall, result: ChannelResult
+) -> Refund:
+    assert call.refund_id is not None and call.amount is not None
+    refund = await session.get(Refund, call.refund_id, with_for_update=True)
+    assert refund is not None
     refund.updated_at = clock.now()
-    row.amount_refunded += amount
-    _touch(row)
-    await session.flush()
-    await _post(session, row, refund_journal_id(refund.id), amount, refund=True)
-    await _emit(session, "refund.succeeded", row, refund=refund_object(refund))
-    return refund, row
+    if result.status is ChannelStatus.APPROVED:
+        refund.status = "succeeded"
+        row.amount_refunded += call.amount
+        _touch(row)
+        await session.flush()
+        await _post(session, row, refund_journal_id(refund.id), call.amount, refund=True)
+        await _emit(session, "refund.succeeded", row, refund=refund_object(refund))
+    else:
+        # Declined, refused or never received: nothing was returned to the card.
+        refund.status = "failed"
+        refund.failure_code = result.error_code or "channel_timeout"
+        _touch(row)
+        await session.flush()
+        await _emit(session, "refund.failed", row, refund=refund_object(refund))
+    return refund
 
 
 async def get_refund(session: AsyncSession, refund_id: str, *, merchant_id: str | None) -> Refund:
@@ -731,6 +674,117 @@ async def get_refund(session: AsyncSession, refund_id: str, *, merchant_id: str 
     if row is None or (merchant_id is not None and row.merchant_id != merchant_id):
         raise PayHubError("refund_not_found", refund=str(refund_id)[:40])
     return row
+
+
+async def list_refunds(
+    session: AsyncSession,
+    *,
+    merchant_id: str | None,
+    payment_id: str | None,
+    limit: int,
+    starting_after: str | None,
+) -> tuple[list[Refund], bool]:
+    """Newest first; a payment the caller cannot see is `payment_not_found`."""
+    query = select(Refund).order_by(Refund.id.desc()).limit(limit + 1)
+    if merchant_id is not None:
+        query = query.where(Refund.merchant_id == merchant_id)
+    if payment_id is not None:
+        await _payment_row(session, payment_id, merchant_id)
+        query = query.where(Refund.payment_id == payment_id)
+    if starting_after is not None:
+        query = query.where(Refund.id < starting_after)
+    rows = list((await session.execute(query)).scalars().all())
+    return rows[:limit], len(rows) > limit
+
+
+# ------------------------------------------------------------------------- recording answers
+
+
+async def record_answer(
+    session: AsyncSession,
+    call: ChannelCall,
+    result: ChannelResult,
+    *,
+    fallbacks: Sequence[str] = (),
+    by_query: bool = False,
+) -> Step:
+    """Apply a channel's answer to `call`: the attempt, the payment's state, its journal and
+    its event, in this one transaction. An answer for an attempt that is no longer in flight
+    (another process settled it first) changes nothing. Timeout and lost answers keep the
+    attempt in flight for the resolver."""
+    row = await _payment_row(session, call.payment_id, None, lock=True)
+    attempt = await session.get(PaymentAttempt, call.attempt_id, with_for_update=True)
+    if attempt is None or attempt.status not in UNRESOLVED:
+        return Step(row)
+    if row.in_flight_attempt_id != attempt.id:
+        return Step(row)
+    was = attempt.status
+    attempt.status = result.status.value
+    attempt.raw_code = result.raw_code
+    message = result.raw_message or ""
+    if by_query:
+        message = f"{message} (resolved by query after {was})"
+    attempt.raw_message = message[:300] or None
+    attempt.catalogue_code = result.error_code
+    if not by_query:
+        attempt.latency_ms = result.latency_ms
+    if not result.outcome_known:
+        if call.kind == "authorize":
+            row.channel_id = call.channel_id
+        _touch(row)
+        await session.flush()
+        return Step(row)
+    row.in_flight_attempt_id = None
+    step = Step(row)
+    if call.kind == "authorize":
+        step.call = await _on_authorization(session, row, call, result, fallbacks)
+    elif call.kind == "capture":
+        step.error = await _on_capture(session, row, call, result)
+    elif call.kind == "void":
+        step.error = await _on_void(session, row, result)
+    else:
+        step.refund = await _on_refund(session, row, call, result)
+    if step.call is None:
+        _touch(row)
+        await session.flush()
+    return step
+
+
+async def unresolved_calls(
+    session: AsyncSession, *, grace: timedelta, limit: int
+) -> list[ChannelCall]:
+    """Attempts in flight whose answer is unknown: timed out, lost, or `pending` for longer
+    than any channel takes (the process that sent it is gone)."""
+    cutoff = clock.now() - grace
+    query = (
+        select(PaymentAttempt, Payment)
+        .join(Payment, Payment.in_flight_attempt_id == PaymentAttempt.id)
+        .where(
+            (PaymentAttempt.status.in_(("timeout", "lost")))
+            | ((PaymentAttempt.status == "pending") & (PaymentAttempt.created_at <= cutoff))
+        )
+        .order_by(PaymentAttempt.id)
+        .limit(limit)
+    )
+    calls = []
+    for attempt, payment in (await session.execute(query)).all():
+        kind = cast(CallKind, attempt.kind)
+        calls.append(
+            ChannelCall(
+                attempt_id=attempt.id,
+                payment_id=payment.id,
+                kind=kind,
+                channel_id=attempt.channel_id,
+                request_id=attempt.request_id,
+                amount=attempt.amount,
+                currency=payment.currency,
+                merchant_id=payment.merchant_id,
+                scene=payment.scene,
+                authorization_ref=payment.authorization_ref,
+                refund_id=attempt.refund_id,
+            )
+        )
+    return calls
 
 
 # ----------------------------------------------------------------------------- money trail

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from payhub.db.session import Database
-from payhub.payments.service import expire_authorizations, resolve_processing
+from payhub.payments.orchestrator import expire_authorizations, resolve_in_flight
 
 
 async def resolve_processing_payments(db: Database) -> int:
-    """Ask the channels what became of payments whose answer was lost or timed out."""
-    return await db.run_in_transaction(lambda s: resolve_processing(s, limit=100))
+    """Ask the channels what became of requests whose answer was lost, timed out or never
+    recorded."""
+    return await resolve_in_flight(db, limit=100)
 
 
 async def expire_lapsed_authorizations(db: Database) -> int:
     """Void or release authorisations that were not captured in time."""
-    return await db.run_in_transaction(lambda s: expire_authorizations(s, limit=100))
+    return await expire_authorizations(db, limit=100)

@@ -1,0 +1,200 @@
+"""Payment flows across transactions: commit the attempt, call the channel with no
+transaction open, record the answer; repeat while the answer asks for another call (a
+fallback channel after a soft decline, the capture of an automatic-capture payment).
+
+Also the two background jobs that finish what requests could not: `resolve_in_flight`
+(answers that never came) and `expire_authorizations` (holds not captured in time).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import partial
+
+from payhub.channels.base import AuthorizeRequest, CardData, ChannelResult, ChannelStatus
+from payhub.core.errors import PayHubError
+from payhub.db.session import Database
+from payhub.payments import channels
+from payhub.payments import service as steps
+from payhub.payments.service import ChannelCall, Step
+
+log = logging.getLogger(__name__)
+
+# A `pending` attempt older than this lost its process before the answer was recorded: no
+# channel's timeout comes close, so the call is surely over and a query tells the truth.
+PENDING_GRACE = timedelta(seconds=60)
+
+
+async def send(call: ChannelCall, card: CardData | None) -> ChannelResult:
+    """Send one call to its channel. An adapter that raises is taken as an answer lost on
+    the way back (the request may have gone out): the resolver's query settles it."""
+    adapter = channels.get_channel(call.channel_id)
+    try:
+        if call.kind == "authorize":
+            assert card is not None and call.amount is not None
+            return await adapter.authorize(
+                AuthorizeRequest(
+                    request_id=call.request_id,
+                    payment_id=call.payment_id,
+                    merchant_id=call.merchant_id,
+                    amount=call.amount,
+                    currency=call.currency,
+                    card=card,
+                    scene=call.scene,
+                )
+            )
+        assert call.authorization_ref is not None
+        if call.kind == "capture":
+            assert call.amount is not None
+            result = await adapter.capture(call.request_id, call.authorization_ref, call.amount)
+        elif call.kind == "refund":
+            assert call.amount is not None
+            result = await adapter.refund(call.request_id, call.authorization_ref, call.amount)
+        else:
+            result = await adapter.void(call.request_id, call.authorization_ref)
+        if not result.outcome_known:
+            # A follow-up moves no new money: ask once at once (our request id makes the
+            # question safe) rather than leave the merchant waiting for the resolver.
+            truth = await adapter.query(call.request_id)
+            if truth.outcome_known:
+                return truth
+        return result
+    except Exception:
+        log.exception(
+            "channel call raised; left for resolution",
+            extra={"channel": call.channel_id, "attempt": call.attempt_id, "kind": call.kind},
+        )
+        return ChannelResult(ChannelStatus.LOST, raw_message="the adapter raised")
+
+
+async def drive(
+    db: Database,
+    step: Step,
+    *,
+    fallbacks: Sequence[str] = (),
+) -> Step:
+    """Send the step's call, record the answer, and go on while the answer asks for more."""
+    card = step.card
+    while step.call is not None:
+        call = step.call
+        result = await send(call, card)
+        step = await db.run_in_transaction(
+            partial(steps.record_answer, call=call, result=result, fallbacks=fallbacks)
+        )
+    return step
+
+
+# ------------------------------------------------------------------------------ requests
+
+
+async def confirm_payment(
+    db: Database, payment_id: str, merchant_id: str | None, cvv: str | None = None
+) -> Step:
+    """Authorise at the routed channel; approved → `requires_capture`, or captured at once
+    → `succeeded`. A soft decline tries the next eligible channel, a hard one never does;
+    an unknown outcome stops there (`processing`) until the resolver learns the truth."""
+    step = await db.run_in_transaction(
+        lambda s: steps.start_confirm(s, payment_id, merchant_id, cvv)
+    )
+    route = (step.payment.decision or {}).get("route", {})
+    fallbacks = [cid for cid in route.get("order", [])][1:]
+    return await drive(db, step, fallbacks=fallbacks)
+
+
+async def capture_payment(
+    db: Database, payment_id: str, merchant_id: str | None, amount: int | None = None
+) -> Step:
+    step = await db.run_in_transaction(
+        lambda s: steps.start_capture(s, payment_id, merchant_id, amount)
+    )
+    return _raise_refusal(await drive(db, step))
+
+
+async def cancel_payment(db: Database, payment_id: str, merchant_id: str | None) -> Step:
+    step = await db.run_in_transaction(lambda s: steps.start_cancel(s, payment_id, merchant_id))
+    return _raise_refusal(await drive(db, step))
+
+
+async def refund_payment(
+    db: Database,
+    *,
+    payment_id: str,
+    merchant_id: str | None,
+    amount: int | None = None,
+    reason: str | None = None,
+) -> Step:
+    """A refund ends `succeeded`, `failed` (kept, with its code) or, while the channel's
+    answer is unknown, `pending`."""
+    started = await db.run_in_transaction(
+        lambda s: steps.start_refund(
+            s, payment_id=payment_id, merchant_id=merchant_id, amount=amount, reason=reason
+        )
+    )
+    step = await drive(db, started)
+    if step.refund is None:
+        # Still in flight (or settled by another process): answer with the refund as it is.
+        refund_id = started.refund.id if started.refund is not None else ""
+        step.refund = await db.run_in_transaction(
+            lambda s: steps.get_refund(s, refund_id, merchant_id=None)
+        )
+    return step
+
+
+def _raise_refusal(step: Step) -> Step:
+    """A capture or void the channel refused is recorded, then reported to the caller."""
+    if step.error is not None:
+        raise step.error
+    return step
+
+
+# ---------------------------------------------------------------------------------- jobs
+
+
+async def resolve_in_flight(
+    db: Database, *, limit: int = 100, grace: timedelta = PENDING_GRACE
+) -> int:
+    """Ask the channels what became of requests whose answer was lost, timed out, or never
+    recorded, and apply the truth (which may start the next call: the capture of an
+    automatic-capture payment). A query that is itself unanswered leaves the request for
+    the next run. Several workers may run this at once: an answer is applied only while
+    its attempt is still in flight. Returns how many were settled."""
+    calls = await db.run_in_transaction(
+        lambda s: steps.unresolved_calls(s, grace=grace, limit=limit)
+    )
+    settled = 0
+    for call in calls:
+        adapter = channels.get_channel(call.channel_id)
+        try:
+            truth = await adapter.query(call.request_id)
+        except Exception:
+            log.exception("channel query raised", extra={"attempt": call.attempt_id})
+            continue
+        if not truth.outcome_known:
+            continue
+
+        step = await db.run_in_transaction(
+            partial(steps.record_answer, call=call, result=truth, by_query=True)
+        )
+        await drive(db, step)
+        settled += 1
+    return settled
+
+
+async def expire_authorizations(db: Database, *, limit: int = 100) -> int:
+    """Release authorisations past `expires_at` (7 days by default), each on its own: a
+    channel refusing one void leaves that payment for the next run, not the others."""
+    ids = await db.run_in_transaction(lambda s: steps.expired_authorizations(s, limit=limit))
+    released = 0
+    for payment_id in ids:
+        try:
+            step = await db.run_in_transaction(partial(steps.start_expiry, payment_id=payment_id))
+        except PayHubError:
+            continue
+        if step is None:
+            continue
+        step = await drive(db, step)
+        if step.error is None and step.settled:
+            released += 1
+    return released
