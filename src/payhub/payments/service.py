@@ -618,9 +618,9 @@ async def start_refund(
     """A `pending` refund of all or part of what was captured and not yet refunded, and its
     attempt at the payment's channel."""
     row = await _payment_row(session, payment_id, merchant_id, lock=True)
+    await _require_idle(session, row)
     if row.amount_captured == 0:
         raise _unexpected(row, "refunded")
-    await _require_idle(session, row)
     refundable = row.amount_captured - row.amount_refunded
     amount = refundable if amount is None else check_amount(amount)
     if amount > refundable or amount == 0:
