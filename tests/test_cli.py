@@ -488,15 +488,23 @@ def test_keys_create_prints_a_working_key_once(cli: Cli) -> None:
 
 def test_demo_seed_seeds_once(cli: Cli) -> None:
     cli.run("migrate")
-    assert cli.run("demo", "seed").stdout.strip() == "Seeded 4 journals."
+    lines = cli.run("demo", "seed").stdout.strip().splitlines()
+    assert lines[0] == "Seeded 4 journals."
+    assert lines[1].startswith("Demo shop: merchant mer_")
+    assert "sk_mer_" in lines[2]
     assert cli.run("demo", "seed").stdout.strip() == "Already seeded."
-    assert cli.query("SELECT COUNT(*) FROM ledger_journals") == [(4,)]
-    assert cli.query("SELECT COUNT(*) FROM ledger_accounts") == [(8,)]
+    assert cli.query("SELECT COUNT(*) FROM ledger_journals WHERE id LIKE 'demo-%'") == [(4,)]
+    # The demo shop's payments went through the real flows: 8 payments, 7 confirmed, each
+    # capture and refund a journal of its own.
+    assert cli.query("SELECT COUNT(*) FROM payments") == [(8,)]
+    assert cli.query("SELECT COUNT(*) FROM payments WHERE decision IS NOT NULL") == [(7,)]
+    captured = cli.query("SELECT COUNT(*) FROM payment_attempts WHERE kind = 'capture'")
+    assert captured[0][0] >= 1
     assert cli.balance("bank:custody")["posted"] == "34.88 CNY"
     assert cli.balance("merchant:mer_demo_noodles:available")["posted"] == "34.79 CNY"
     assert cli.balance("merchant:mer_demo_noodles:pending")["posted"] == "127.23 CNY"
     assert cli.balance("platform:fees")["posted"] == "0.98 CNY"
-    listed = cli.run("ledger", "accounts", "list", "--code-prefix", "merchant:").stdout
+    listed = cli.run("ledger", "accounts", "list", "--code-prefix", "merchant:mer_demo").stdout
     assert sorted(row[0] for row in table_rows(listed)) == [
         "merchant:mer_demo_noodles:available",
         "merchant:mer_demo_noodles:pending",

@@ -148,6 +148,7 @@ def test_start_serves_the_api_with_demo_data(
     assert "PayHub is starting" in text
     assert f"API docs: http://127.0.0.1:{server.port}/docs" in text
     assert "Demo data seeded: chart of accounts and 4 journals." in text
+    assert "Demo shop: merchant mer_" in text
     assert "Operator API key: the one in PAYHUB_OPERATOR_KEY." in text
     assert OPERATOR_KEY not in server.stdout
 
@@ -195,8 +196,17 @@ def test_start_serves_the_api_with_demo_data(
         assert body["created_at"].endswith("Z")
 
         listed = http.get("/v1/ledger/accounts", params={"limit": 100}).json()
-        assert len(listed["data"]) == 8
+        # The demo chart, plus the accounts the demo shop's captures opened.
+        assert len(listed["data"]) >= 8
         assert listed["has_more"] is False
+        payments = http.get("/v1/payments", params={"limit": 100}).json()["data"]
+        assert len(payments) == 8
+        assert {p["scene"] for p in payments} == {
+            "food_delivery",
+            "group_buy",
+            "local_services",
+            "cross_border",
+        }
 
         def balance(code: str) -> dict[str, Any]:
             response = http.get(f"/v1/ledger/accounts/{code}/balance", params={"currency": "CNY"})
@@ -298,14 +308,16 @@ def test_second_start_does_not_seed_again(
     assert f"API docs: http://127.0.0.1:{second.port}/docs" in text
     with second.client() as http:
         journals = http.get("/v1/ledger/journals", params={"limit": 100}).json()["data"]
-        assert sorted(j["id"] for j in journals) == [
+        # The demo shop's capture and refund journals are named after their attempts.
+        named = sorted(j["id"] for j in journals if not j["id"].startswith(("cap_", "ref_")))
+        assert named == [
             "before-restart",
             "demo-capture-1",
             "demo-capture-2",
             "demo-channel-settlement-1",
             "demo-merchant-settlement-1",
         ]
-        assert len(http.get("/v1/ledger/accounts", params={"limit": 100}).json()["data"]) == 8
+        assert len(http.get("/v1/payments", params={"limit": 100}).json()["data"]) == 8
         custody = http.get("/v1/ledger/accounts/bank:custody/balance", params={"currency": "CNY"})
         assert custody.json()["posted"] == 3488 - 500
     assert second.stopped_cleanly(), second.output()

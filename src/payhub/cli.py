@@ -48,7 +48,9 @@ def start(
     port = port or settings.port
     configured = settings.operator_key.get_secret_value() if settings.operator_key else None
 
-    async def prepare(db: Database) -> tuple[auth.IssuedKey | None, int | None]:
+    async def prepare(
+        db: Database,
+    ) -> tuple[auth.IssuedKey | None, int | None, demo.DemoShop | None]:
         await upgrade(db.engine)
 
         async def tx(session: AsyncSession) -> tuple[auth.IssuedKey | None, int | None]:
@@ -58,12 +60,16 @@ def start(
                 seeded = await demo.seed(session)
             return issued, seeded
 
-        return await db.run_in_transaction(tx)
+        issued, seeded = await db.run_in_transaction(tx)
+        shop = await demo.seed_shop(db) if seeded is not None else None
+        return issued, seeded, shop
 
-    issued, seeded = run_db(prepare)
+    issued, seeded, shop = run_db(prepare)
     lines = [f"Database: {settings.database_url}"]
     if seeded is not None:
         lines.append(f"Demo data seeded: chart of accounts and {seeded} journals.")
+    if shop is not None:
+        lines.extend(_shop_lines(shop))
     if issued is not None:
         lines.append(f"Operator API key (shown once, keep it): [bold yellow]{issued.secret}[/]")
     elif configured:
@@ -120,7 +126,9 @@ def keys_create(
     merchant: Annotated[str | None, typer.Option(help="Merchant id for a merchant key.")] = None,
 ) -> None:
     """Create an API key and print it once."""
-    scopes = scope or (auth.OPERATOR_SCOPES if role == auth.OPERATOR else ["read", "write"])
+    scopes = scope or (
+        auth.OPERATOR_SCOPES if role == auth.OPERATOR else ["read", "write", "refunds"]
+    )
     issued = in_transaction(
         lambda s: auth.issue_key(s, name=name, role=role, scopes=scopes, merchant_id=merchant)
     )
@@ -134,26 +142,47 @@ def keys_revoke(key_id: str) -> None:
     console.print(f"Key {key_id} revoked.")
 
 
+def _shop_lines(shop: demo.DemoShop) -> list[str]:
+    statuses = ", ".join(f"{n} {status}" for status, n in sorted(shop.statuses.items()))
+    return [
+        f"Demo shop: merchant {shop.merchant_id}; payments: {statuses}.",
+        f"Demo shop API key (shown once): [bold yellow]{shop.key.secret}[/]",
+    ]
+
+
 @demo_app.command("seed")
 def demo_seed() -> None:
-    """Seed the demo data into an empty database."""
+    """Seed the demo data (ledger journals and a demo shop) into an empty database."""
 
-    async def tx(session: AsyncSession) -> int | None:
-        if await demo.is_seeded(session):
+    async def go(db: Database) -> tuple[int, demo.DemoShop] | None:
+        async def tx(session: AsyncSession) -> int | None:
+            if await demo.is_seeded(session):
+                return None
+            return await demo.seed(session)
+
+        seeded = await db.run_in_transaction(tx)
+        if seeded is None:
             return None
-        return await demo.seed(session)
+        return seeded, await demo.seed_shop(db)
 
-    seeded = in_transaction(tx)
-    console.print("Already seeded." if seeded is None else f"Seeded {seeded} journals.")
+    done = run_db(go)
+    if done is None:
+        console.print("Already seeded.")
+        return
+    console.print(f"Seeded {done[0]} journals.")
+    for line in _shop_lines(done[1]):
+        console.print(line)
 
 
 def _register_subcommands() -> None:
     from payhub.bench.cli import register as register_bench
+    from payhub.channels.sim.cli import sim_app
     from payhub.ledger.cli import ledger_app
     from payhub.merchants.cli import merchants_app
 
     app.add_typer(ledger_app, name="ledger")
     app.add_typer(merchants_app, name="merchants")
+    app.add_typer(sim_app, name="sim")
     register_bench(bench_app)
 
 

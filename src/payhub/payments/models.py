@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from payhub.db.base import Base
@@ -72,7 +72,7 @@ class Payment(Base):
     # one per payment: a payment changes at one channel at a time.
     in_flight_attempt_id: Mapped[str | None] = mapped_column(String(40))
     # Why the payment went where it went: the risk checks it passed and the route chosen.
-    decision: Mapped[dict[str, Any] | None]
+    decision: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
