@@ -122,3 +122,63 @@ async def test_refunds_are_listed_per_payment_and_need_the_refunds_scope(
     assert refused.json()["error"]["code"] == "permission_denied"
     shown = (await shop.me.get(f"/v1/payments/{first['id']}")).json()
     assert shown["amount_refunded"] == 1500
+
+
+async def test_the_payment_report_adds_up_by_scene_and_channel(
+    client: httpx.AsyncClient, as_key: Any
+) -> None:
+    shop = await open_shop(client, as_key)
+    other = await open_shop(client, as_key)
+    partner, _ = await shop.card("PARTNER", "debit")
+    icbc, _ = await shop.card("ICBC", "credit")
+    await _confirmed(shop, partner, 1000, scene="group_buy")
+    await _confirmed(shop, icbc, 2000, scene="group_buy")
+    kept = await _confirmed(shop, partner, 3000, scene="food_delivery", capture_method="manual")
+    await shop.paid(partner, 400, scene="food_delivery")  # never confirmed
+    refunded = await shop.me.post("/v1/refunds", json={"payment": kept["id"], "amount": 1})
+    assert refunded.status_code == 409  # nothing captured yet: refused, not counted
+    await shop.me.post(f"/v1/payments/{kept['id']}/capture", json={"amount": 2500})
+    await shop.me.post("/v1/refunds", json={"payment": kept["id"], "amount": 500})
+    other_token, _ = await other.card("CMB", "debit")
+    await _confirmed(other, other_token, 9999, scene="group_buy")
+
+    by_scene = (await shop.me.get("/v1/reports/payments")).json()["data"]
+    assert by_scene == [
+        {
+            "object": "payment_summary",
+            "scene": "food_delivery",
+            "currency": "CNY",
+            "payments": 2,
+            "confirmed": 1,
+            "authorised": 1,
+            "authorisation_rate": 1.0,
+            "amount": 3400,
+            "amount_captured": 2500,
+            "amount_refunded": 500,
+        },
+        {
+            "object": "payment_summary",
+            "scene": "group_buy",
+            "currency": "CNY",
+            "payments": 2,
+            "confirmed": 2,
+            "authorised": 2,
+            "authorisation_rate": 1.0,
+            "amount": 3000,
+            "amount_captured": 3000,
+            "amount_refunded": 0,
+        },
+    ]
+    by_channel = (await shop.me.get("/v1/reports/payments", params={"group_by": "channel"})).json()[
+        "data"
+    ]
+    assert {row["channel"]: row["amount_captured"] for row in by_channel} == {
+        None: 0,
+        "partner_bank": 3500,
+        "unionpay_quick": 2000,
+    }
+    everyone = (await client.get("/v1/reports/payments")).json()["data"]
+    assert sum(row["payments"] for row in everyone) == 5
+    assert (
+        await shop.me.get("/v1/reports/payments", params={"group_by": "bank"})
+    ).status_code == 400

@@ -23,7 +23,7 @@ from payhub.core.errors import PayHubError
 from payhub.db.session import Database
 from payhub.ledger.service import JournalView
 from payhub.merchants import service as merchants
-from payhub.payments import orchestrator, service
+from payhub.payments import orchestrator, reports, service
 from payhub.payments.objects import attempt_object, payment_object, refund_object
 from payhub.payments.schemas import (
     CaptureIn,
@@ -257,5 +257,48 @@ async def get_refund(refund_id: str, uow: ReadWork) -> Response:
     async def work(session: AsyncSession) -> BaseModel:
         refund = await service.get_refund(session, refund_id, merchant_id=scope)
         return RefundOut.model_validate(refund_object(refund))
+
+    return await uow.read(work)
+
+
+@router.get("/reports/payments", response_model=ListOut)
+async def payment_report(
+    uow: ReadWork,
+    group_by: reports.GroupBy = "scene",
+    merchant: str | None = None,
+    created_from: Timestamp | None = None,
+    created_to: Timestamp | None = None,
+) -> Response:
+    """Counts and amounts per scene (or channel, or status) and currency over a period. A
+    merchant key sees its own payments; the operator everyone's, or one merchant's."""
+    scope = _scope(uow.principal)
+    if merchant is not None:
+        scope = merchants.visible_merchant_id(uow.principal, merchant)
+
+    async def work(session: AsyncSession) -> BaseModel:
+        rows = await reports.payment_summary(
+            session,
+            group_by=group_by,
+            merchant_id=scope,
+            created_from=created_from,
+            created_to=created_to,
+        )
+        return ListOut(
+            data=[
+                {
+                    "object": "payment_summary",
+                    group_by: row.key,
+                    "currency": row.currency,
+                    "payments": row.payments,
+                    "confirmed": row.confirmed,
+                    "authorised": row.authorised,
+                    "authorisation_rate": row.authorisation_rate,
+                    "amount": row.amount,
+                    "amount_captured": row.captured,
+                    "amount_refunded": row.refunded,
+                }
+                for row in rows
+            ]
+        )
 
     return await uow.read(work)
