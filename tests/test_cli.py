@@ -123,7 +123,22 @@ def test_the_console_script_is_installed_next_to_the_interpreter() -> None:
     assert PAYHUB.exists()
     done = subprocess.run([str(PAYHUB), "--help"], capture_output=True, text=True, check=False)
     assert done.returncode == 0
-    for command in ("migrate", "start", "serve", "worker", "keys", "demo", "ledger", "bench"):
+    for command in (
+        "migrate",
+        "start",
+        "serve",
+        "worker",
+        "keys",
+        "demo",
+        "ledger",
+        "bench",
+        "merchants",
+        "customers",
+        "cards",
+        "payments",
+        "webhooks",
+        "events",
+    ):
         assert command in done.stdout
 
 

@@ -177,11 +177,20 @@ def demo_seed() -> None:
 def _register_subcommands() -> None:
     from payhub.bench.cli import register as register_bench
     from payhub.channels.sim.cli import sim_app
+    from payhub.events.cli import events_app, webhooks_app
     from payhub.ledger.cli import ledger_app
     from payhub.merchants.cli import merchants_app
+    from payhub.merchants.customers_cli import customers_app
+    from payhub.payments.cli import payments_app
+    from payhub.vault.cli import cards_app
 
     app.add_typer(ledger_app, name="ledger")
     app.add_typer(merchants_app, name="merchants")
+    app.add_typer(customers_app, name="customers")
+    app.add_typer(cards_app, name="cards")
+    app.add_typer(payments_app, name="payments")
+    app.add_typer(webhooks_app, name="webhooks")
+    app.add_typer(events_app, name="events")
     app.add_typer(sim_app, name="sim")
     register_bench(bench_app)
 

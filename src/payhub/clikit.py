@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar
 
 import typer
@@ -11,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from payhub.core.clock import to_rfc3339
 from payhub.core.config import get_settings
 from payhub.core.errors import PayHubError
 from payhub.db.session import Database
@@ -43,3 +46,25 @@ def run_db(work: Callable[[Database], Awaitable[T]]) -> T:
 
 def in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     return run_db(lambda db: db.run_in_transaction(work))
+
+
+def refuse(error: PayHubError) -> typer.Exit:
+    """Print a catalogue error found before any database work, as `run_db` prints one."""
+    errors.print(f"[red]{error.code}[/]: {escape(error.message())}")
+    return typer.Exit(2)
+
+
+def read_secret(prompt: str, *, optional: bool = False) -> str:
+    """A secret (card number, CVV) typed at a hidden prompt, or for scripts the next line of
+    standard input. Never an argument: arguments show in process lists and shell history."""
+    if sys.stdin.isatty():
+        typed: str = typer.prompt(
+            prompt, hide_input=True, default="" if optional else None, show_default=False
+        )
+        return typed.strip()
+    return sys.stdin.readline().strip()
+
+
+def when(moment: datetime | None) -> str:
+    """A timestamp to the second: microseconds only widen the tables."""
+    return to_rfc3339(moment.replace(microsecond=0)) if moment is not None else ""

@@ -237,6 +237,8 @@ async def create_payment(
         raise PayHubError("validation_error", param="capture_method", detail="automatic or manual")
     if scene not in SCENES:
         raise PayHubError("validation_error", param="scene", detail=", ".join(SCENES))
+    if description is not None and len(description) > 500:
+        raise PayHubError("validation_error", param="description", detail="at most 500 characters")
     metadata = dict(metadata or {})
     validate_metadata(metadata)
     merchant = await merchants.require_active_merchant(session, merchant_id)
@@ -618,6 +620,8 @@ async def start_refund(
     """A `pending` refund of all or part of what was captured and not yet refunded, and its
     attempt at the payment's channel."""
     row = await _payment_row(session, payment_id, merchant_id, lock=True)
+    if reason is not None and len(reason) > 200:
+        raise PayHubError("validation_error", param="reason", detail="at most 200 characters")
     await _require_idle(session, row)
     if row.amount_captured == 0:
         raise _unexpected(row, "refunded")
