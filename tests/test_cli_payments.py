@@ -346,6 +346,13 @@ def test_list_with_filters(cli: Cli, shop: Shop, paid: Paid) -> None:
     narrowed = cli.run("payments", "list", "--status", "succeeded", "--scene", "food_delivery")
     assert [r[0] for r in table_rows(narrowed.stdout)] == [paid.payment]
 
+    reported = cli.run("payments", "report", "--merchant", shop.merchant).stdout
+    by_scene = {r[0]: r[1:] for r in table_rows(reported)}
+    assert by_scene["food_delivery"] == ["1", "1", "1", "100.0%", "30.00 CNY", "10.00 CNY"]
+    assert by_scene["local_services"][:3] == ["1", "0", "0"]
+    refused = cli.fail("payments", "report", "--since", "yesterday")
+    assert refused.startswith("validation_error")
+
 
 def test_an_unknown_outcome_is_pending_until_resolved(cli: Cli, shop: Shop) -> None:
     made = cli.run("payments", "create", shop.merchant, "--amount", "800", "--card", shop.card)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.channels.sim.scenario import ScenarioError
 from payhub.clikit import console, errors, in_transaction, read_secret, refuse, run_db, when
+from payhub.core.clock import parse_rfc3339
 from payhub.core.config import get_settings
 from payhub.core.errors import PayHubError
 from payhub.core.money import Money
@@ -27,7 +28,7 @@ from payhub.db.session import Database
 from payhub.ledger.domain import Side
 from payhub.ledger.service import JournalView
 from payhub.merchants import service as merchants
-from payhub.payments import channels, orchestrator, service
+from payhub.payments import channels, orchestrator, reports, service
 from payhub.payments.models import Payment, PaymentAttempt, Refund
 from payhub.payments.service import Step
 
@@ -420,3 +421,51 @@ def expire(limit: Annotated[int, typer.Option(min=1, max=1000)] = 100) -> None:
     _in_process_note()
     released = _flow(lambda db: orchestrator.expire_authorizations(db, limit=limit))
     console.print(f"Released {released} expired authorisation(s).")
+
+
+class GroupBy(StrEnum):
+    SCENE = "scene"
+    CHANNEL = "channel"
+    STATUS = "status"
+
+
+@payments_app.command("report")
+def report(
+    group_by: Annotated[GroupBy, typer.Option(help="What to group by.")] = GroupBy.SCENE,
+    merchant: Annotated[str | None, typer.Option(help="One merchant's payments.")] = None,
+    since: Annotated[str | None, typer.Option(help="From this RFC 3339 time (inclusive).")] = None,
+    until: Annotated[str | None, typer.Option(help="Up to this RFC 3339 time.")] = None,
+) -> None:
+    """Payments, authorisation rate and amounts per scene, channel or status."""
+    try:
+        start = parse_rfc3339(since) if since is not None else None
+        end = parse_rfc3339(until) if until is not None else None
+    except ValueError:
+        raise refuse(
+            PayHubError("validation_error", param="since", detail="RFC 3339 with a zone")
+        ) from None
+    rows = in_transaction(
+        lambda s: reports.payment_summary(
+            s,
+            group_by=group_by.value,
+            merchant_id=merchant,
+            created_from=start,
+            created_to=end,
+        )
+    )
+    table = Table(title=f"Payments by {group_by.value}")
+    _columns(
+        table, group_by.value, "payments", "confirmed", "authorised", "rate", "captured", "refunded"
+    )
+    for r in rows:
+        rate = f"{r.authorisation_rate:.1%}" if r.authorisation_rate is not None else "-"
+        table.add_row(
+            r.key or "(none)",
+            str(r.payments),
+            str(r.confirmed),
+            str(r.authorised),
+            rate,
+            _money(r.captured, r.currency),
+            _money(r.refunded, r.currency),
+        )
+    console.print(table)
