@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub import demo
 from payhub.auth import service as auth
-from payhub.clikit import console, in_transaction, run_db
+from payhub.clikit import console, errors, in_transaction, run_db
 from payhub.core.config import get_settings
 from payhub.db.migrate import upgrade
 from payhub.db.session import Database
@@ -93,6 +93,8 @@ def serve(
     settings = get_settings()
     for warning in settings.warnings():
         console.print(f"[yellow]warning:[/] {warning}")
+    if workers > 1 and not settings.channels_url:
+        console.print(f"[yellow]warning:[/] {SIM_PER_PROCESS}")
     uvicorn.run(
         "payhub.api.app:app_factory",
         factory=True,
@@ -111,6 +113,8 @@ def worker(
     """Run the background jobs (hold expiry, key retention) outside the API process."""
     from payhub import jobs
 
+    if not get_settings().channels_url:
+        errors.print(f"[yellow]warning:[/] {SIM_PER_PROCESS}")
     if once:
         done = run_db(jobs.run_once)
         console.print_json(json.dumps(done))
@@ -172,6 +176,13 @@ def demo_seed() -> None:
     console.print(f"Seeded {done[0]} journals.")
     for line in _shop_lines(done[1]):
         console.print(line)
+
+
+SIM_PER_PROCESS = (
+    "the in-process bank simulator keeps its state in each process, so a payment authorised "
+    "in one process is unknown to another; with more than one process, run `payhub sim "
+    "serve` and set PAYHUB_CHANNELS_URL"
+)
 
 
 def _register_subcommands() -> None:
