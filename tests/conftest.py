@@ -25,6 +25,7 @@ from payhub.auth import service as auth
 from payhub.core.config import Settings
 from payhub.db.migrate import upgrade
 from payhub.db.session import Database
+from payhub.routing.service import set_router
 
 TEST_URL = os.environ.get("PAYHUB_TEST_DATABASE_URL", "")
 POSTGRES = TEST_URL.startswith("postgresql")
@@ -32,6 +33,7 @@ POSTGRES = TEST_URL.startswith("postgresql")
 requires_postgres = pytest.mark.skipif(not POSTGRES, reason="needs PostgreSQL")
 
 TABLES = [
+    "routing_rule_sets",
     "refunds",
     "payment_attempts",
     "payments",
@@ -175,3 +177,11 @@ async def as_key(
     yield make
     for client in opened:
         await client.aclose()
+
+
+@pytest.fixture(autouse=True)
+def fresh_router() -> Iterator[None]:
+    """The router learns in memory per process: every test starts it from scratch."""
+    set_router(None)
+    yield
+    set_router(None)

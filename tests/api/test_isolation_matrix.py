@@ -610,6 +610,28 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/v1/refunds/{refund_id}"): merchant(
         lambda me, them: [Call(f"/v1/refunds/{them.refund}", code="refund_not_found")]
     ),
+    # Routing rules and channel health: the operator's.
+    ("GET", "/v1/routing/rules"): operator(lambda me, them: [Call("/v1/routing/rules")]),
+    ("GET", "/v1/routing/rules/versions"): operator(
+        lambda me, them: [Call("/v1/routing/rules/versions")]
+    ),
+    ("POST", "/v1/routing/rules"): operator(
+        lambda me, them: [
+            Call(
+                "/v1/routing/rules",
+                body={
+                    "rules": [
+                        {"id": "intrude", "action": "exclude", "channels": ["partner_bank"]}
+                    ],
+                    "activate": False,
+                },
+            )
+        ]
+    ),
+    ("POST", "/v1/routing/rules/{version}/activate"): operator(
+        lambda me, them: [Call("/v1/routing/rules/0/activate")]
+    ),
+    ("GET", "/v1/channels"): operator(lambda me, them: [Call("/v1/channels")]),
     ("GET", "/v1/reports/payments"): merchant(
         lambda me, them: [
             *(

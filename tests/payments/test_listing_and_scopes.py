@@ -82,11 +82,16 @@ async def test_the_decision_is_recorded_on_the_payment(
         "per_payment_limit",
         "daily_limit",
     ]
-    assert decision["route"]["rule"] == "partner_cards_in_house"
-    assert decision["route"]["order"][0] == "partner_bank" == paid["channel"]
+    route = decision["route"]
+    assert route["rules_hit"] == ["partner_cards_in_house"] and route["rules_version"] == 0
+    assert route["order"][0] == "partner_bank" == paid["channel"]
+    # Every candidate's score is explained, and channels that cannot take the card say why.
+    assert set(route["scores"]) == set(route["order"])
+    assert all("does not take" in why for why in route["excluded"].values())
+    assert decision["context"] == {"issuer": "PARTNER", "card_type": "debit"}
     card, _ = await shop.card("CMB", "credit")
     other = await _confirmed(shop, card, 1500)
-    assert other["decision"]["route"]["rule"] == "other_cards_unionpay_quick"
+    assert other["decision"]["route"]["rules_hit"] == []
     assert other["decision"]["risk"]["checks"][1]["used_today"] == 1500
 
 

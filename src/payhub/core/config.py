@@ -69,6 +69,17 @@ class Settings(BaseSettings):
         description="In-process simulator: answer at once and only report each call's latency "
         "(`report`), or really wait it (`sleep`).",
     )
+    routing_strategy: Literal["payhub", "static"] = Field(
+        default="payhub",
+        description="`payhub`: the learning router; `static`: the shipped rule only, no "
+        "learning, no cascade.",
+    )
+    routing_budget_ms: int = Field(
+        default=1000,
+        ge=0,
+        description="Time budget of a payment's authorisation: another channel is tried after "
+        "a soft decline only while its usual latency fits in what is left.",
+    )
     channels_url: str | None = Field(
         default=None,
         description="URL of a `payhub sim serve`; unset: the in-process simulator.",

@@ -468,6 +468,14 @@ _SPECS: tuple[ErrorSpec, ...] = (
         "The payment is waiting for a bank channel's answer to an earlier {operation}; retry when it is settled.",
         "该支付正在等待银行渠道对先前{operation}请求的应答,请在结果确定后重试。",
     ),
+    ErrorSpec(
+        "routing_rules_not_found",
+        404,
+        _T.INVALID_REQUEST,
+        False,
+        "No routing rule set has version {version}.",
+        "不存在版本号为 {version} 的路由规则。",
+    ),
     # Platform
     ErrorSpec(
         "concurrent_update",

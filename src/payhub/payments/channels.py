@@ -1,20 +1,14 @@
-"""The bank channels payments are sent to, and the static routing between them.
-
-For now the channels are the in-process bank-network simulator playing the default
-scenario, loaded once per process. Tests (and the demo) swap in channels of their own with
-`use_channels`. Routing is static: partner-bank cards go to `partner_bank` first, every
-other card to `unionpay_quick`; the other eligible channels follow as fallbacks, which the
-orchestrator tries only after a soft decline.
-"""
+"""The bank channels payments are sent to: the in-process bank-network simulator playing
+the configured scenario, or HTTP adapters to a `payhub sim serve`, built once per process.
+Tests (and the demo) swap in channels of their own with `use_channels`. Which channel a
+payment tries is `payhub.routing`'s decision."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
 
-from payhub.channels.base import CardType, ChannelAdapter, ChannelKind
+from payhub.channels.base import ChannelAdapter
 from payhub.channels.sim.adapter import load_channels
 from payhub.channels.sim.scenario import (
     Scenario,
@@ -23,10 +17,6 @@ from payhub.channels.sim.scenario import (
     load_scenario,
 )
 from payhub.core.config import get_settings
-
-PARTNER_ISSUER = "PARTNER"
-PARTNER_CHANNEL = "partner_bank"
-DEFAULT_CHANNEL = "unionpay_quick"
 
 _channels: Mapping[str, ChannelAdapter] | None = None
 
@@ -79,40 +69,3 @@ def use_channels(channels: Mapping[str, ChannelAdapter]) -> Iterator[Mapping[str
 
 def get_channel(channel_id: str) -> ChannelAdapter:
     return get_channels()[channel_id]
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """The channels to try, in order, and the rule that put the first one first."""
-
-    order: list[str]
-    rule: str
-
-
-def route(
-    *,
-    issuer: str,
-    card_type: str,
-    amount: int,
-    currency: str,
-    at: datetime | None = None,
-) -> Route:
-    """The preferred channel (if eligible), then the other eligible channels in scenario
-    order. An empty order when no channel takes the card."""
-    kind = CardType(card_type)
-    eligible = [
-        cid
-        for cid, adapter in get_channels().items()
-        if adapter.info.kind is ChannelKind.CARD
-        and adapter.info.accepts(
-            issuer=issuer, amount=amount, currency=currency, card_type=kind, at=at
-        )
-    ]
-    if issuer == PARTNER_ISSUER:
-        preferred, rule = PARTNER_CHANNEL, "partner_cards_in_house"
-    else:
-        preferred, rule = DEFAULT_CHANNEL, "other_cards_unionpay_quick"
-    if preferred not in eligible:
-        rule = "preferred_channel_ineligible"
-    first = [preferred] if preferred in eligible else []
-    return Route(first + [cid for cid in eligible if cid != preferred], rule)

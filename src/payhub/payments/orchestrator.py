@@ -9,7 +9,6 @@ Also the two background jobs that finish what requests could not: `resolve_in_fl
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from datetime import timedelta
 from functools import partial
 
@@ -19,6 +18,8 @@ from payhub.db.session import Database
 from payhub.payments import channels
 from payhub.payments import service as steps
 from payhub.payments.service import ChannelCall, Step
+from payhub.routing import service as routing
+from payhub.routing.base import Result
 
 log = logging.getLogger(__name__)
 
@@ -69,21 +70,25 @@ async def send(call: ChannelCall, card: CardData | None) -> ChannelResult:
         return ChannelResult(ChannelStatus.LOST, raw_message="the adapter raised")
 
 
-async def drive(
-    db: Database,
-    step: Step,
-    *,
-    fallbacks: Sequence[str] = (),
-) -> Step:
+async def drive(db: Database, step: Step, *, cascade: bool = False) -> Step:
     """Send the step's call, record the answer, and go on while the answer asks for more."""
     card = step.card
     while step.call is not None:
         call = step.call
         result = await send(call, card)
         step = await db.run_in_transaction(
-            partial(steps.record_answer, call=call, result=result, fallbacks=fallbacks)
+            partial(steps.record_answer, call=call, result=result, cascade=cascade)
         )
+        if call.kind == "authorize":
+            _learn(step, call, result)
     return step
+
+
+def _learn(step: Step, call: ChannelCall, result: ChannelResult) -> None:
+    """Tell this process's router what the channel did (it learns in memory)."""
+    ctx = steps.routing_context(step.payment)
+    if ctx is not None:
+        routing.get_router().observe(ctx, call.channel_id, Result.of(result), result.latency_ms)
 
 
 # ------------------------------------------------------------------------------ requests
@@ -98,9 +103,7 @@ async def confirm_payment(
     step = await db.run_in_transaction(
         lambda s: steps.start_confirm(s, payment_id, merchant_id, cvv)
     )
-    route = (step.payment.decision or {}).get("route", {})
-    fallbacks = [cid for cid in route.get("order", [])][1:]
-    return await drive(db, step, fallbacks=fallbacks)
+    return await drive(db, step, cascade=True)
 
 
 async def capture_payment(

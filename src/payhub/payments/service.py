@@ -18,7 +18,6 @@ into the `CardData` the orchestrator sends.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, cast
@@ -26,7 +25,7 @@ from typing import Any, Literal, cast
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from payhub.channels.base import CardData, CardType, ChannelResult, ChannelStatus, DeclineClass
+from payhub.channels.base import CardData, CardType, ChannelResult, ChannelStatus
 from payhub.core import clock
 from payhub.core.errors import PayHubError
 from payhub.core.ids import is_id, new_id
@@ -45,6 +44,9 @@ from payhub.payments.objects import (
     refund_journal_id,
     refund_object,
 )
+from payhub.routing import service as routing
+from payhub.routing.base import Context, Ranking, Result
+from payhub.routing.engine import Decision
 from payhub.vault import service as vault
 
 AUTHORIZATION_TTL = timedelta(days=7)
@@ -358,25 +360,30 @@ async def start_confirm(
     checks = await _check_limits(session, merchant, row.amount, exclude=row.id)
     revealed = await vault.reveal_card(session, row.payment_method)
     card = _card_for_channel(revealed, cvv)
-    chosen = channels.route(
-        issuer=revealed.issuer_code,
-        card_type=revealed.card_type,
-        amount=row.amount,
-        currency=row.currency,
-    )
+    adapters = channels.get_channels()
+    router = await routing.current_router(session, list(adapters))
+    facts = {"issuer": revealed.issuer_code, "card_type": revealed.card_type}
+    ctx = _routing_context(row, facts)
+    decision = router.decide(ctx, routing.card_channels(adapters))
     row.decision = {
         "risk": {"outcome": "approve", "checks": checks},
-        "route": {"strategy": "static", "rule": chosen.rule, "order": chosen.order},
-        "decided_at": clock.to_rfc3339(clock.now()),
+        "route": {
+            "strategy": router.name,
+            "rules_version": router.rules.version,
+            "budget_ms": router.budget_ms,
+            **decision.explain(),
+        },
+        "context": facts,
+        "decided_at": clock.to_rfc3339(ctx.at),
     }
     row.status = "processing"
     _touch(row)
     await session.flush()
     await _emit(session, "payment.processing", row)
-    if not chosen.order:
+    if not decision.order:
         await _fail(session, row, "card_not_permitted", "no channel takes this card")
         return Step(row)
-    call = await _open_attempt(session, row, "authorize", chosen.order[0], row.amount)
+    call = await _open_attempt(session, row, "authorize", decision.order[0], row.amount)
     return Step(row, call, card=card)
 
 
@@ -389,23 +396,47 @@ async def _fail(session: AsyncSession, row: Payment, code: str, message: str | N
     await _emit(session, "payment.failed", row)
 
 
-async def _next_channel(
-    session: AsyncSession, row: Payment, fallbacks: Sequence[str]
-) -> str | None:
-    """The first fallback not tried yet for this payment (worked out from the attempts, so a
-    retried transaction picks the same one)."""
-    tried = set(
-        (
-            await session.execute(
-                select(PaymentAttempt.channel_id).where(
-                    PaymentAttempt.payment_id == row.id, PaymentAttempt.kind == "authorize"
-                )
+def _routing_context(row: Payment, facts: dict[str, Any]) -> Context:
+    """What the router sees of a payment: never the card number."""
+    return Context(
+        payment_key=row.id,
+        issuer=str(facts["issuer"]),
+        card_type=CardType(str(facts["card_type"])),
+        amount=row.amount,
+        currency=row.currency,
+        at=clock.now(),
+        scene=row.scene,
+        merchant_id=row.merchant_id,
+    )
+
+
+def routing_context(row: Payment) -> Context | None:
+    """The routing context recorded at confirm (None before)."""
+    decision = row.decision or {}
+    facts = decision.get("context")
+    return _routing_context(row, facts) if isinstance(facts, dict) else None
+
+
+async def _next_channel(session: AsyncSession, row: Payment, last: ChannelResult) -> str | None:
+    """After a refusal, the next channel the router allows: worked out from the stored order
+    and the attempts so far (so a retried transaction picks the same one), within the time
+    budget the attempts have left."""
+    attempts = (
+        await session.execute(
+            select(PaymentAttempt.channel_id, PaymentAttempt.latency_ms).where(
+                PaymentAttempt.payment_id == row.id, PaymentAttempt.kind == "authorize"
             )
         )
-        .scalars()
-        .all()
+    ).all()
+    order = list(((row.decision or {}).get("route") or {}).get("order") or [])
+    adapters = channels.get_channels()
+    return routing.get_router().next_channel(
+        Decision(order, Ranking(order), [], {}),
+        tried=[a.channel_id for a in attempts],
+        last=Result.of(last),
+        elapsed_ms=float(sum(a.latency_ms for a in attempts)),
+        channels={cid: a.info for cid, a in adapters.items()},
     )
-    return next((cid for cid in fallbacks if cid not in tried), None)
 
 
 async def _on_authorization(
@@ -413,7 +444,7 @@ async def _on_authorization(
     row: Payment,
     call: ChannelCall,
     result: ChannelResult,
-    fallbacks: Sequence[str],
+    cascade: bool,
 ) -> ChannelCall | None:
     if result.status is ChannelStatus.APPROVED:
         now = clock.now()
@@ -431,10 +462,10 @@ async def _on_authorization(
         await session.flush()
         await _emit(session, "payment.requires_capture", row)
         return None
-    # Declined, refused or never received: a soft refusal tries the next channel (only
+    # Declined, refused or never received: a soft refusal may try the next channel (only
     # while the customer waits — a background resolution has no CVV to send again).
-    if result.decline_class is not DeclineClass.HARD:
-        following = await _next_channel(session, row, fallbacks)
+    if cascade:
+        following = await _next_channel(session, row, result)
         if following is not None:
             return await _open_attempt(session, row, "authorize", following, row.amount)
     if result.status is ChannelStatus.NOT_FOUND:
@@ -709,7 +740,7 @@ async def record_answer(
     call: ChannelCall,
     result: ChannelResult,
     *,
-    fallbacks: Sequence[str] = (),
+    cascade: bool = False,
     by_query: bool = False,
 ) -> Step:
     """Apply a channel's answer to `call`: the attempt, the payment's state, its journal and
@@ -741,7 +772,7 @@ async def record_answer(
     row.in_flight_attempt_id = None
     step = Step(row)
     if call.kind == "authorize":
-        step.call = await _on_authorization(session, row, call, result, fallbacks)
+        step.call = await _on_authorization(session, row, call, result, cascade)
     elif call.kind == "capture":
         step.error = await _on_capture(session, row, call, result)
     elif call.kind == "void":
