@@ -620,9 +620,7 @@ MATRIX: dict[tuple[str, str], Case] = {
             Call(
                 "/v1/routing/rules",
                 body={
-                    "rules": [
-                        {"id": "intrude", "action": "exclude", "channels": ["partner_bank"]}
-                    ],
+                    "rules": [{"id": "intrude", "action": "exclude", "channels": ["partner_bank"]}],
                     "activate": False,
                 },
             )
