@@ -46,7 +46,7 @@ from payhub.core.config import DEV_CHANNELS_SECRET, Settings, reset_settings_cac
 from payhub.payments import channels as payment_channels
 from payhub.payments.channels import use_channels
 from tests.channels.helpers import CVV, PAN, auth_request, base_data, payout_request, scenario
-from tests.payments.helpers import open_shop
+from tests.payments.helpers import open_shop, static_routing
 from tests.processes import PAYHUB, free_port, payhub_env
 
 SECRET = "test-sim-secret-0123456789"
@@ -552,7 +552,7 @@ async def test_payments_through_the_api_on_http_channels(
 ) -> None:
     async with running_sim(_payhub_world(), time_scale=0.1) as sim:
         channels = await load_http_channels(sim.url, SECRET, client=http)
-        with use_channels(channels):
+        with use_channels(channels), static_routing():
             shop = await open_shop(client, as_key)
             token, pan = await shop.card("PARTNER", "debit")
             payment = await shop.paid(token, 5000, capture_method="manual")

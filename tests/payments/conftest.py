@@ -6,7 +6,7 @@ import pytest
 
 from payhub.channels.base import ChannelAdapter
 from payhub.payments.channels import use_channels
-from tests.payments.helpers import world
+from tests.payments.helpers import static_routing, world
 
 
 @pytest.fixture(autouse=True)
@@ -15,3 +15,12 @@ def channels() -> Iterator[dict[str, ChannelAdapter]]:
     mapping = world()
     with use_channels(mapping):
         yield mapping
+
+
+@pytest.fixture(autouse=True)
+def predictable_routing() -> Iterator[None]:
+    """Payment tests name the channel a card goes to: they route by the shipped rule and
+    the scenario's channel order (the learning strategy has tests of its own), with the
+    cascade on."""
+    with static_routing():
+        yield

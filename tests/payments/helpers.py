@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,9 @@ from payhub.channels.sim.network import SimulatedNetwork
 from payhub.channels.sim.scenario import builtin_scenario, scenario_from_data
 from payhub.db.session import Database
 from payhub.ledger import service as ledger
+from payhub.routing.base import StaticRanker
+from payhub.routing.engine import Router
+from payhub.routing.service import set_router
 from payhub.vault import testcards
 from tests.merchants.helpers import create_merchant, merchant_key
 
@@ -120,3 +124,14 @@ async def event_types(db: Database) -> list[str]:
     async with db.engine.connect() as conn:
         rows = (await conn.exec_driver_sql("SELECT type FROM events ORDER BY id")).all()
     return [r[0] for r in rows]
+
+
+@contextmanager
+def static_routing() -> Iterator[None]:
+    """Route by the shipped rule and the scenario's channel order, cascade on: for tests
+    that name the channel a card goes to."""
+    previous = set_router(Router(StaticRanker(), cascade=True))
+    try:
+        yield
+    finally:
+        set_router(previous)

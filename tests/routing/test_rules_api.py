@@ -3,11 +3,21 @@ by the next payment's decision."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.payments.helpers import open_shop
+from tests.payments.helpers import open_shop, static_routing
+
+
+@pytest.fixture(autouse=True)
+def _static_order() -> Iterator[None]:
+    # These tests are about the rules: the strategy under them keeps the scenario's order.
+    with static_routing():
+        yield
+
 
 PREFER_NETSUNION = {
     "id": "cmb_via_netsunion",

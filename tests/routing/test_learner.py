@@ -1,0 +1,460 @@
+"""PayHub's learning ranker on synthetic outcome streams."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+
+from payhub.channels.base import CardType
+from payhub.routing.base import Ranker, Result
+from payhub.routing.health import DowntimeConfig, HealthState
+from payhub.routing.learner import SEG_CHANNEL, SEG_FULL, SEG_ISSUER, SEG_PRIOR, PayhubRanker
+from tests.routing.helpers import START, Trace, channel, context, fixed, play
+
+A = channel("a", fee_bps=30, latency_ms=200.0)
+B = channel("b", fee_bps=20, latency_ms=200.0)
+
+
+def feed(
+    ranker: PayhubRanker,
+    channel_id: str,
+    successes: int,
+    failures: int,
+    *,
+    at_s: float = 0.0,
+    issuer: str = "ICBC",
+    card_type: CardType = CardType.DEBIT,
+    seed: int = 0,
+) -> None:
+    """Exactly these outcomes, shuffled, all at one moment (no decay between them)."""
+    outcomes = [Result.APPROVED] * successes + [Result.SOFT_DECLINE] * failures
+    random.Random(seed).shuffle(outcomes)
+    ctx = context(at_s, issuer=issuer, card_type=card_type)
+    for result in outcomes:
+        ranker.observe(ctx, channel_id, result, 200)
+
+
+def test_it_is_a_ranker() -> None:
+    ranker: Ranker = PayhubRanker()
+    assert ranker.name == "payhub"
+
+
+def test_converges_to_the_better_channel_even_if_it_costs_more() -> None:
+    trace = play(
+        PayhubRanker(),
+        [A, B],
+        fixed({"a": 0.95, "b": 0.80}),
+        3000,
+        issuers=("ICBC", "CCB"),
+        card_types=(CardType.DEBIT, CardType.CREDIT),
+    )
+    assert trace.share("a", 500) >= 0.95
+
+
+def test_a_clearly_worse_channel_gets_at_most_the_exploration_cap() -> None:
+    ranker = PayhubRanker(explore_cap=0.05)
+    trace = play(ranker, [A, B], fixed({"a": 0.95, "b": 0.80}), 4000)
+    assert trace.share("b", 500) <= 0.05
+
+
+def test_exploration_never_exceeds_its_cap() -> None:
+    # Five equally good channels: posterior draws disagree with the leader all the time, so
+    # only the cap holds exploration back.
+    channels = [channel(f"c{i}", fee_bps=30) for i in range(5)]
+    for cap in (0.02, 0.05, 0.2):
+        trace = play(
+            PayhubRanker(explore_cap=cap),
+            channels,
+            fixed({c.channel_id: 0.9 for c in channels}),
+            4000,
+        )
+        explored = trace.notes[500:].count("explore") / len(trace.notes[500:])
+        assert explored <= cap + 0.005
+        assert explored >= cap / 2  # it does explore when allowed
+
+
+def test_no_exploration_when_the_cap_is_zero() -> None:
+    channels = [channel(f"c{i}") for i in range(4)]
+    trace = play(
+        PayhubRanker(explore_cap=0.0), channels, fixed({c.channel_id: 0.9 for c in channels}), 1000
+    )
+    assert "explore" not in trace.notes
+
+
+def test_traffic_leaves_a_failing_channel_and_comes_back_after_the_incident() -> None:
+    def truth(cid: str, at_s: float, issuer: str, card: CardType) -> float:
+        if cid == "a":
+            return 0.2 if 400.0 <= at_s < 700.0 else 0.95
+        return 0.90
+
+    ranker = PayhubRanker()
+    trace = play(ranker, [A, B], truth, 7000)  # 5 payments a second: incident = 2000..3500
+    assert trace.share("a", 1500, 2000) >= 0.85  # before: the better channel
+    k = 40
+    assert trace.share("a", 2000 + k, 3500) <= 0.03  # within k payments, away (probes aside)
+    assert trace.share("a", 4500, 7000) >= 0.9  # back after the incident
+
+
+def test_recent_outcomes_move_the_estimate_at_once() -> None:
+    ranker = PayhubRanker(explore_cap=0.0)
+    for n in range(3000):  # ten minutes, five a second, 95 %
+        result = Result.SOFT_DECLINE if n % 20 == 0 else Result.APPROVED
+        ranker.observe(context(n * 0.2), "a", result, 200)
+    before = ranker.rank(context(600.0), [A]).scores["a"]
+    for n in range(80):  # then half of them fail, for 16 s
+        result = Result.SOFT_DECLINE if n % 2 == 0 else Result.APPROVED
+        ranker.observe(context(600.0 + n * 0.2), "a", result, 200)
+    after = ranker.rank(context(616.0), [A]).scores["a"]
+    assert before.expected_success == pytest.approx(0.95, abs=0.01)
+    assert before.note == ""
+    assert after.note == "recent drop"
+    assert after.expected_success < 0.85  # the fast statistics still hold some 95 % too
+    assert ranker.available("a", context(616.0).at)  # worse, not down
+
+
+def test_a_moderate_drop_is_passed_over_quickly_and_forgiven_after() -> None:
+    # Half the approvals gone for five minutes: no downtime, but not the best channel.
+    def truth(cid: str, at_s: float, issuer: str, card: CardType) -> float:
+        if cid == "a":
+            return 0.5 if 400.0 <= at_s < 700.0 else 0.95
+        return 0.90
+
+    ranker = PayhubRanker()
+    trace = play(ranker, [A, B], truth, 7000)
+    assert trace.share("a", 1500, 2000) >= 0.85
+    assert trace.share("a", 2000 + 100, 3500) <= 0.08
+    assert ranker.available("a", START + timedelta(seconds=1400))
+    assert trace.share("a", 4500, 7000) >= 0.9  # forgiven within minutes of the end
+
+
+def test_the_failing_channel_is_eliminated_then_probed_back() -> None:
+    def truth(cid: str, at_s: float, issuer: str, card: CardType) -> float:
+        if cid == "a":
+            return 0.0 if 400.0 <= at_s < 500.0 else 0.95
+        return 0.90
+
+    ranker = PayhubRanker()
+    trace = play(ranker, [A, B], truth, 4000, issuers=("ICBC", "CCB"))  # 800 s
+    probes = [t for t, note in zip(trace.times, trace.notes, strict=True) if note == "probe"]
+    assert probes, "a probe was sent after the cool-off"
+    assert all(t >= 400.0 + 30.0 for t in probes)
+    assert len(probes) <= 4  # 30, 60, 120 s cool-offs during a 100 s outage
+    end = START + timedelta(seconds=800)
+    assert ranker.available("a", end)
+    assert ranker.stats(end)["a"].state is HealthState.HEALTHY
+    # Probes at +30 s and +90 s fail (the outage lasts 100 s); the one at +210 s succeeds.
+    assert trace.share("a", 3200) >= 0.9
+
+
+def test_hard_declines_never_count_against_a_channel() -> None:
+    plain, declined = PayhubRanker(), PayhubRanker()
+    for ranker in (plain, declined):
+        feed(ranker, "a", 95, 5)
+        feed(ranker, "b", 90, 10)
+    ctx = context(0.0)
+    for _ in range(500):
+        declined.observe(ctx, "a", Result.HARD_DECLINE, 150)
+    at = ctx.at
+    assert declined.available("a", at)
+    assert declined.health.state("a", ctx.at.timestamp()) is HealthState.HEALTHY
+    left = plain.rank(ctx, [A, B]).scores["a"].expected_success
+    right = declined.rank(ctx, [A, B]).scores["a"].expected_success
+    assert left == pytest.approx(right)
+
+
+def test_a_channel_that_only_sees_hard_declines_is_never_eliminated() -> None:
+    ranker = PayhubRanker()
+    for n in range(2000):
+        ranker.observe(context(n * 0.1), "a", Result.HARD_DECLINE, 100)
+        assert ranker.available("a", context(n * 0.1).at)
+    assert ranker.stats()["a"].volume_raw == 0
+
+
+def test_cold_segments_borrow_from_coarser_ones() -> None:
+    ranker = PayhubRanker(explore_cap=0.0)
+    feed(ranker, "a", 950, 50, issuer="ICBC")
+    feed(ranker, "b", 800, 200, issuer="ICBC")
+    # A new issuer and card type: only the channel level knows anything.
+    ranking = ranker.rank(context(0.0, issuer="CCB", card_type=CardType.CREDIT), [A, B])
+    assert ranking.order == ["a", "b"]
+    a, b = ranking.scores["a"], ranking.scores["b"]
+    assert a.segment == b.segment == SEG_CHANNEL
+    assert a.expected_success == pytest.approx(0.95, abs=0.01)
+    assert b.expected_success == pytest.approx(0.80, abs=0.01)
+
+
+def test_an_issuer_effect_carries_over_to_a_new_card_type() -> None:
+    ranker = PayhubRanker(explore_cap=0.0)
+    feed(ranker, "a", 300, 200, issuer="ICBC")  # a is poor for ICBC…
+    feed(ranker, "a", 950, 50, issuer="CCB")  # …and good for CCB
+    score = ranker.rank(context(0.0, issuer="ICBC", card_type=CardType.CREDIT), [A]).scores["a"]
+    assert score.segment == SEG_ISSUER
+    assert score.expected_success < 0.7  # ICBC credit follows ICBC, not the channel's 0.83
+
+
+def test_with_plenty_of_evidence_the_finest_segment_speaks() -> None:
+    ranker = PayhubRanker(explore_cap=0.0)
+    feed(ranker, "a", 950, 50, issuer="CCB")
+    feed(ranker, "a", 500, 500, issuer="ICBC", card_type=CardType.CREDIT)
+    score = ranker.rank(context(0.0, issuer="ICBC", card_type=CardType.CREDIT), [A]).scores["a"]
+    assert score.segment == SEG_FULL
+    assert score.expected_success == pytest.approx(0.5, abs=0.03)
+
+
+def test_a_channel_never_seen_gets_the_prior() -> None:
+    ranker = PayhubRanker(prior_success=0.9, explore_cap=0.0)
+    score = ranker.rank(context(0.0), [A]).scores["a"]
+    assert score.segment == SEG_PRIOR
+    assert score.note == "cold prior"
+    assert score.expected_success == pytest.approx(0.9)
+    assert score.latency_ms == 200.0  # the stated median until latencies are seen
+
+
+def test_old_evidence_fades_with_the_half_life() -> None:
+    ranker = PayhubRanker(half_life_s=100.0, explore_cap=0.0)
+    feed(ranker, "a", 500, 500, at_s=0.0)
+    early = ranker.rank(context(0.0), [A]).scores["a"]
+    late = ranker.rank(context(300.0), [A]).scores["a"]  # three half-lives later
+    assert early.samples == pytest.approx(1000.0)
+    assert late.samples == pytest.approx(125.0)
+    assert late.expected_success > early.expected_success  # pulled back toward the prior
+
+
+def test_nearly_equal_channels_go_to_the_cheaper() -> None:
+    ranker = PayhubRanker(explore_cap=0.0)
+    feed(ranker, "a", 950, 50)  # 0.95, fee 30 bps
+    feed(ranker, "b", 948, 52)  # 0.948, fee 20 bps
+    ranking = ranker.rank(context(0.0), [A, B])
+    assert ranking.order == ["b", "a"]
+    assert "cheaper" in ranking.reason
+
+
+def test_a_clearly_better_channel_wins_whatever_its_fee() -> None:
+    ranker = PayhubRanker(explore_cap=0.0)
+    feed(ranker, "a", 950, 50)  # 0.95, fee 30 bps
+    feed(ranker, "b", 900, 100)  # 0.90, fee 20 bps
+    ranking = ranker.rank(context(0.0), [A, B])
+    assert ranking.order == ["a", "b"]
+    assert ranking.scores["a"].fee_minor == 30 and ranking.scores["b"].fee_minor == 20
+
+
+def test_same_fee_and_success_goes_to_the_faster() -> None:
+    ranker = PayhubRanker(explore_cap=0.0)
+    slow, fast = channel("slow", latency_ms=400.0), channel("fast", latency_ms=400.0)
+    ctx = context(0.0)
+    for _ in range(200):
+        ranker.observe(ctx, "slow", Result.APPROVED, 900)
+        ranker.observe(ctx, "fast", Result.APPROVED, 90)
+    ranking = ranker.rank(ctx, [slow, fast])
+    assert ranking.order == ["fast", "slow"]
+    assert ranking.scores["fast"].latency_ms < 120.0  # learnt, not the stated 400
+
+
+def test_rank_returns_every_candidate_exactly_once() -> None:
+    channels = [channel(f"c{i}", fee_bps=10 + i) for i in range(6)]
+    ranker = PayhubRanker()
+    trace = Trace()
+    play(ranker, channels, fixed({c.channel_id: 0.9 for c in channels}), 300, trace=trace)
+    ranking = ranker.rank(context(60.0), channels)
+    assert sorted(ranking.order) == sorted(c.channel_id for c in channels)
+    assert set(ranking.scores) == set(ranking.order)
+    assert ranking.reason
+    assert ranker.rank(context(60.0), []).order == []
+
+
+def test_the_same_seed_gives_the_same_decisions() -> None:
+    channels = [channel(f"c{i}") for i in range(3)]
+    truth = fixed({"c0": 0.9, "c1": 0.91, "c2": 0.89})
+    first = play(PayhubRanker(seed=7), channels, truth, 1500)
+    again = play(PayhubRanker(seed=7), channels, truth, 1500)
+    other = play(PayhubRanker(seed=8), channels, truth, 1500)
+    assert first.firsts == again.firsts
+    assert first.firsts != other.firsts
+
+
+# -- downtime detection: timing ----------------------------------------------------------
+
+
+def fail_until_eliminated(ranker: PayhubRanker, channel_id: str, at_s: float) -> int:
+    """Soft declines on the channel at `at_s` until it is eliminated; how many it took."""
+    ctx = context(at_s)
+    for n in range(1, 100):
+        ranker.observe(ctx, channel_id, Result.SOFT_DECLINE, 200)
+        if not ranker.available(channel_id, ctx.at):
+            return n
+    raise AssertionError("never eliminated")
+
+
+def test_elimination_cool_off_and_probe_back_timing() -> None:
+    cfg = DowntimeConfig(cool_off_s=30.0, max_cool_off_s=120.0, probe_interval_s=10.0)
+    ranker = PayhubRanker(downtime=cfg, explore_cap=0.0)
+    feed(ranker, "a", 475, 25, at_s=0.0)
+    feed(ranker, "b", 450, 50, at_s=0.0)
+    failures = fail_until_eliminated(ranker, "a", 100.0)
+    assert failures <= 10  # a long-run 0.95 channel: a short streak is enough
+
+    def available(at_s: float) -> bool:
+        return ranker.available("a", context(at_s).at)
+
+    assert not available(129.9)
+    assert available(130.0)  # the cool-off is over: a probe is due
+    probe = ranker.rank(context(130.0), [A, B])
+    assert probe.order[0] == "a" and probe.scores["a"].note == "probe"
+    assert ranker.rank(context(135.0), [A, B]).scores["a"].note != "probe"  # one per interval
+    ranker.observe(context(131.0), "a", Result.SOFT_DECLINE, 200)  # the probe fails…
+    assert not available(190.9)  # …so twice the cool-off
+    assert available(191.0)
+    ranker.observe(context(191.0), "a", Result.ERROR, 0)  # fails again: 120 s (the bound)
+    assert not available(310.9)
+    assert available(311.0)
+    ranker.observe(context(311.0), "a", Result.UNKNOWN, 3000)  # 240 s would exceed the bound
+    assert not available(430.9)
+    assert available(431.0)
+    ranker.observe(context(431.0), "a", Result.APPROVED, 200)  # the probe succeeds
+    assert ranker.stats(context(431.0).at)["a"].state is HealthState.HEALTHY
+    assert ranker.stats()["a"].cool_off_s == 30.0  # restored
+    again = fail_until_eliminated(ranker, "a", 500.0)
+    assert again <= 10
+    assert not ranker.available("a", context(529.9).at)
+    assert ranker.available("a", context(530.0).at)
+
+
+def test_a_hard_decline_during_probing_decides_nothing() -> None:
+    ranker = PayhubRanker(explore_cap=0.0)
+    feed(ranker, "a", 475, 25)
+    feed(ranker, "b", 475, 25)
+    fail_until_eliminated(ranker, "a", 10.0)
+    ranker.observe(context(40.0), "a", Result.HARD_DECLINE, 200)
+    assert ranker.health.probing("a", context(40.0).at.timestamp())
+
+
+def test_an_occasional_failure_does_not_eliminate() -> None:
+    ranker = PayhubRanker()
+    ranker.rank(context(0.0), [A, B])
+    rng = random.Random(3)
+    for n in range(20_000):
+        ok = rng.random() < 0.9
+        ranker.observe(context(n * 0.2), "a", Result.APPROVED if ok else Result.SOFT_DECLINE, 200)
+        assert ranker.available("a", context(n * 0.2).at)
+
+
+def test_the_last_channel_for_an_issuer_is_never_eliminated() -> None:
+    ranker = PayhubRanker()
+    only = channel("only", issuers=frozenset({"RURAL12"}))
+    ctx = context(0.0, issuer="RURAL12")
+    ranker.rank(ctx, [only])
+    for _ in range(200):
+        ranker.observe(ctx, "only", Result.APPROVED, 200)
+    for _ in range(100):
+        ranker.observe(ctx, "only", Result.SOFT_DECLINE, 200)
+    assert ranker.available("only", ctx.at)
+    assert ranker.stats()["only"].state is HealthState.DEGRADED
+
+
+def test_an_issuer_outage_leaves_it_a_channel() -> None:
+    # Every channel fails for one issuer that is all their traffic: at most one may go.
+    ranker = PayhubRanker()
+    ctx = context(0.0, issuer="CCB")
+    ranker.rank(ctx, [A, B])
+    feed(ranker, "a", 190, 10, issuer="CCB")
+    feed(ranker, "b", 190, 10, issuer="CCB")
+    for _ in range(100):
+        ranker.observe(ctx, "a", Result.SOFT_DECLINE, 200)
+        ranker.observe(ctx, "b", Result.SOFT_DECLINE, 200)
+    assert ranker.available("a", ctx.at) or ranker.available("b", ctx.at)
+
+
+def test_detection_can_be_turned_off() -> None:
+    ranker = PayhubRanker(downtime=DowntimeConfig(enabled=False))
+    ranker.rank(context(0.0), [A, B])
+    feed(ranker, "a", 200, 0)
+    for _ in range(100):
+        ranker.observe(context(0.0), "a", Result.SOFT_DECLINE, 200)
+    assert ranker.available("a", context(0.0).at)
+
+
+# -- reporting ----------------------------------------------------------------------------
+
+
+def test_snapshot_reports_channels_and_segments() -> None:
+    ranker = PayhubRanker()
+    ctx = context(0.0, issuer="ICBC", card_type=CardType.CREDIT)
+    for n in range(100):
+        ranker.observe(ctx, "a", Result.APPROVED if n % 10 else Result.SOFT_DECLINE, 100 + n)
+    ranker.observe(ctx, "a", Result.HARD_DECLINE, 500)
+    stats = ranker.stats()["a"]
+    assert stats.state is HealthState.HEALTHY and stats.available
+    assert stats.success_rate == pytest.approx(0.9)
+    assert stats.volume_raw == 100  # the hard decline is not the channel's outcome
+    assert stats.volume == pytest.approx(100.0)
+    assert stats.latency_p50_ms is not None and 140 <= stats.latency_p50_ms <= 160
+    assert stats.latency_p90_ms is not None and 180 <= stats.latency_p90_ms <= 200
+    assert [s.segment for s in stats.segments] == ["ICBC", "ICBC/credit", "credit"]
+    assert all(s.volume_raw == 100 for s in stats.segments)
+
+    later = ranker.stats(context(300.0).at)["a"]  # one half-life later
+    assert later.volume == pytest.approx(50.0)
+    assert later.volume_raw == 100
+
+    data = ranker.snapshot()["a"]
+    assert data["state"] == "healthy"
+    assert data["segments"][0]["segment"] == "ICBC"
+    assert set(data) >= {"success_rate", "volume", "volume_raw", "latency_p50_ms", "latency_p90_ms"}
+
+
+def test_snapshot_shows_an_eliminated_channel() -> None:
+    ranker = PayhubRanker()
+    ranker.rank(context(0.0), [A, B])
+    feed(ranker, "a", 200, 0)
+    fail_until_eliminated(ranker, "a", 10.0)
+    snap = ranker.stats(context(20.0).at)["a"]
+    assert snap.state is HealthState.ELIMINATED and not snap.available
+    assert snap.eliminations == 1
+    assert snap.eliminated_until == context(40.0).at
+    probing = ranker.stats(context(40.0).at)["a"]
+    assert probing.probing and probing.available and probing.state is HealthState.DEGRADED
+    assert (
+        ranker.snapshot(context(20.0).at)["a"]["eliminated_until"] == context(40.0).at.isoformat()
+    )
+
+
+def test_bad_knobs_are_refused() -> None:
+    with pytest.raises(ValueError):
+        PayhubRanker(prior_success=1.0)
+    with pytest.raises(ValueError):
+        PayhubRanker(explore_cap=1.5)
+    with pytest.raises(ValueError):
+        PayhubRanker(half_life_s=0.0)
+    with pytest.raises(ValueError):
+        DowntimeConfig(cool_off_s=60.0, max_cool_off_s=30.0)
+
+
+def test_a_channel_that_still_answers_is_demoted_not_eliminated() -> None:
+    # Half its approvals gone but answering fast: still worth trying after another failed.
+    ranker = PayhubRanker(explore_cap=0.0)
+    ranker.rank(context(0.0), [A, B])
+    feed(ranker, "a", 950, 50)
+    feed(ranker, "b", 900, 100)
+    rng = random.Random(5)
+    for n in range(300):
+        ok = rng.random() < 0.5
+        at = context(n * 0.5)
+        ranker.observe(at, "a", Result.APPROVED if ok else Result.SOFT_DECLINE, 200)
+        assert ranker.available("a", at.at)
+    assert ranker.rank(context(150.0), [A, B]).order == ["b", "a"]
+
+
+def test_a_channel_that_hangs_is_eliminated() -> None:
+    ranker = PayhubRanker(explore_cap=0.0)
+    ranker.rank(context(0.0), [A, B])
+    feed(ranker, "a", 950, 50)
+    feed(ranker, "b", 900, 100)
+    for n in range(1, 40):
+        result = Result.UNKNOWN if n % 2 else Result.APPROVED  # half the requests hang
+        ranker.observe(context(n * 0.5), "a", result, 3000)
+        if not ranker.available("a", context(n * 0.5).at):
+            break
+    assert n <= 20
+    assert not ranker.available("a", context(n * 0.5).at)
