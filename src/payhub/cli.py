@@ -11,9 +11,11 @@ from rich.panel import Panel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub import demo
+from payhub.api import serving
 from payhub.auth import service as auth
 from payhub.clikit import console, errors, in_transaction, run_db
 from payhub.core.config import get_settings
+from payhub.core.logging import configure_logging
 from payhub.db.migrate import upgrade
 from payhub.db.session import Database
 
@@ -95,11 +97,17 @@ def serve(
         console.print(f"[yellow]warning:[/] {warning}")
     if workers > 1 and not settings.channels_url:
         console.print(f"[yellow]warning:[/] {SIM_PER_PROCESS}")
+    host, port = host or settings.host, port or settings.port
+    if workers > 1 and serving.reuse_port_supported():
+        # A socket per worker: the kernel spreads connections evenly over them.
+        configure_logging(settings.log_level)
+        status = serving.serve_workers(host, port, workers, log_config=None, access_log=False)
+        raise typer.Exit(status)
     uvicorn.run(
-        "payhub.api.app:app_factory",
+        serving.APP,
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         workers=workers,
         log_config=None,
         access_log=False,
