@@ -109,9 +109,7 @@ def serve_workers(host: str, port: int, workers: int, **options: Any) -> int:
                 continue
             if process is not None:
                 served = slot.serving is not None and slot.serving.is_set()
-                log.error(
-                    "worker exited", extra={"pid": process.pid, "exitcode": process.exitcode}
-                )
+                log.error("worker exited", extra={"pid": process.pid, "exitcode": process.exitcode})
                 if not served:
                     # It never served: the next one would fail the same way.
                     status = 3
