@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -255,7 +255,10 @@ async def test_http_and_in_process_agree_on_every_outcome(http: httpx.AsyncClien
             results: list[tuple[object, ...]] = []
             for side in (local, remote):
                 adapter: ChannelAdapter = side[cid]
-                trail = [await adapter.authorize(p.authorize_request(f"auth-{p.index}"))]
+                request = p.authorize_request(f"auth-{p.index}")
+                # Every third a sale: authorised and captured in one message.
+                request = replace(request, capture=p.index % 3 == 0)
+                trail = [await adapter.authorize(request)]
                 ref = trail[0].channel_ref
                 if trail[0].status is ChannelStatus.APPROVED and ref is not None:
                     trail.append(await adapter.capture(f"cap-{p.index}", ref, p.amount))

@@ -67,6 +67,30 @@ def test_authorize_capture_refund(clock: FrozenClock) -> None:
     assert view is not None and (view.captured, view.refunded, view.charged) == (10_000, 10_000, 0)
 
 
+def test_a_sale_captures_in_the_authorisations_own_message(clock: FrozenClock) -> None:
+    network = SimulatedNetwork(scenario())
+    request = replace(auth_request(request_id="s1", payment_id="pay_s"), capture=True)
+    sold = network.authorize("alpha", request)
+    assert (sold.status, sold.approved_amount) == (APPROVED, 10_000)
+    assert sold.channel_ref is not None
+    ref = sold.channel_ref
+    view = network.authorization(ref)
+    assert view is not None and (view.captured, view.charged) == (10_000, 10_000)
+    # Nothing is left to capture or void; the captured money can be refunded.
+    assert network.capture("alpha", "c1", ref, 1).raw_code == "13"
+    assert network.void("alpha", "v1", ref).raw_code == "12"
+    assert network.refund("alpha", "r1", ref, 4_000).status is APPROVED
+    lines = network.statement("alpha", START, START + timedelta(hours=1))
+    assert [(x.kind, x.amount, x.request_id) for x in lines] == [
+        (StatementKind.CAPTURE, 10_000, "s1"),
+        (StatementKind.REFUND, 4_000, "r1"),
+    ]
+    # The same request id is the same sale; as an authorisation only it is another request.
+    assert network.authorize("alpha", request).channel_ref == ref
+    assert network.authorize("alpha", replace(request, capture=False)).raw_code == "94"
+    assert network.totals(payment_id="pay_s").charged == 6_000
+
+
 def test_charged_per_channel_and_per_payment(clock: FrozenClock) -> None:
     network = SimulatedNetwork(scenario())
     a = _authorized(network, "alpha", request_id="r1", payment_id="pay_a")

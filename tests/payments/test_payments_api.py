@@ -186,10 +186,10 @@ async def test_soft_decline_falls_back_to_the_next_channel(
         body = (await shop.me.post(f"/v1/payments/{payment['id']}/confirm")).json()
     assert body["status"] == "succeeded" and body["channel"] == "netsunion"
     attempts = (await shop.me.get(f"/v1/payments/{payment['id']}/attempts")).json()["data"]
+    # Automatic capture: each try is a sale (authorised and captured in one message).
     assert [(a["kind"], a["channel"], a["status"]) for a in attempts] == [
-        ("authorize", "unionpay_quick", "declined"),
-        ("authorize", "netsunion", "approved"),
-        ("capture", "netsunion", "approved"),
+        ("sale", "unionpay_quick", "declined"),
+        ("sale", "netsunion", "approved"),
     ]
     assert network(mapping).totals(payment_id=payment["id"]).authorizations == 1
     assert await balance(db, "channel:netsunion:clearing") == 5000
@@ -221,7 +221,7 @@ async def test_lost_answer_stays_processing_until_resolved(
     assert (totals.authorizations, totals.charged) == (1, 4200)
     assert await balance(db, "channel:unionpay_quick:clearing") == 4200
     attempts = (await shop.me.get(f"/v1/payments/{payment['id']}/attempts")).json()["data"]
-    assert [a["status"] for a in attempts] == ["approved", "approved"]
+    assert [(a["kind"], a["status"]) for a in attempts] == [("sale", "approved")]
     assert await event_types(db) == ["payment.processing", "payment.succeeded"]
 
 
@@ -358,7 +358,7 @@ async def test_concurrent_confirms_charge_once(
     assert network(channels).charged_for_payment(payment["id"]) == 4200
     assert await balance(db, f"merchant:{shop.merchant_id}:pending") == 4200
     counts = await count_rows(db, "payment_attempts", "ledger_journals")
-    assert counts == {"payment_attempts": 2, "ledger_journals": 1}  # authorise + capture
+    assert counts == {"payment_attempts": 1, "ledger_journals": 1}  # one sale
 
 
 async def test_lapsed_authorizations_are_released(

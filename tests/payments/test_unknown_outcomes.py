@@ -223,10 +223,7 @@ async def test_an_answer_never_recorded_is_recovered_and_the_payment_completes(
     assert (shown["status"], shown["amount_captured"]) == ("succeeded", 2600)
     assert network(channels).charged_for_payment(payment["id"]) == 2600
     attempts = (await shop.me.get(f"/v1/payments/{payment['id']}/attempts")).json()["data"]
-    assert [(a["kind"], a["status"]) for a in attempts] == [
-        ("authorize", "approved"),
-        ("capture", "approved"),
-    ]
+    assert [(a["kind"], a["status"]) for a in attempts] == [("sale", "approved")]
     assert "resolved by query" in attempts[0]["raw_message"]
     assert await balance(db, "channel:partner_bank:clearing") == 2600
 
@@ -311,16 +308,18 @@ async def test_a_refund_whose_answer_is_lost_stays_pending_then_settles(
     assert (await event_types(db))[-1] == "refund.succeeded"
 
 
-async def test_a_lost_automatic_capture_keeps_the_payment_processing_until_known(
+async def test_a_lost_sale_keeps_the_payment_processing_until_known(
     client: httpx.AsyncClient, as_key: Any, db: Database
 ) -> None:
+    """Automatic capture is one sale message: its answer lost (and queries unanswered for a
+    while), the payment waits in `processing`, then completes with the money captured."""
     mapping = muffled_world()
     shop = await open_shop(client, as_key)
     token, _ = await shop.card("PARTNER", "debit")
     payment = await shop.paid(token, 700)
     with use_channels(mapping):  # type: ignore[arg-type]
         bank = mapping["partner_bank"]
-        bank.lose, bank.deaf_queries = {"capture"}, True
+        bank.lose, bank.deaf_queries = {"authorize"}, True
         answer = await shop.me.post(f"/v1/payments/{payment['id']}/confirm")
         assert answer.status_code == 202
         assert answer.json()["status"] == "processing"

@@ -17,17 +17,22 @@ from payhub.core.config import Settings
 from payhub.core.errors import PayHubError, language_from_header
 from payhub.core.logging import request_id_var
 from payhub.db.session import Database
+from payhub.db.sql import Sql
 from payhub.idempotency import service as idempotency
 
 JSON = "application/json"
 
 
-def get_db(request: Request) -> Database:
+# Dependencies are `async def` even when they do not await: FastAPI runs a plain `def`
+# dependency in a worker thread, a hand-off that costs more than the work.
+
+
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -37,8 +42,9 @@ async def get_principal(request: Request, db: Annotated[Database, Depends(get_db
     scheme, _, secret = header.partition(" ")
     if not header or scheme.lower() != "bearer" or not secret.strip():
         raise PayHubError("api_key_missing")
-    # Looked up on every request, so a revocation takes effect at once in every process.
-    return await db.run_in_transaction(lambda s: authenticate(s, secret.strip()))
+    # Looked up on every request, so a revocation takes effect at once in every process
+    # (one statement, committed on its own: no transaction to open around a read).
+    return await db.autocommit(lambda sql: authenticate(sql, secret.strip()))
 
 
 def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
@@ -94,17 +100,42 @@ class UnitOfWork:
 
         return await self._idempotent(in_one_transaction, redact)
 
+    async def write_sql(self, work: Callable[[Sql], Awaitable[tuple[BaseModel, int]]]) -> Response:
+        """`write` for work written against `Sql` (the hot paths): on PostgreSQL its
+        transaction is a bare asyncpg one, with no ORM session."""
+
+        async def in_one_transaction(finish: _Finish) -> tuple[BaseModel, int]:
+            async def tx(sql: Sql) -> tuple[BaseModel, int]:
+                model, status = await work(sql)
+                await finish(sql, model, status)
+                return model, status
+
+            return await self.db.transact(tx)
+
+        return await self._idempotent(in_one_transaction, None)
+
     async def write_flow(
-        self, flow: Callable[[Database], Awaitable[tuple[BaseModel, int]]]
+        self, flow: Callable[[Database, Store], Awaitable[tuple[BaseModel, int]]]
     ) -> Response:
         """Like `write`, for work that must commit in several transactions (a bank channel
-        is called between them). The response is stored for replays in a last transaction
-        of its own; if the process dies before it, a retry re-runs the flow, which the
-        object's state machine answers (a payment confirmed once is not confirmed again)."""
+        is called between them). The flow hands its response to `store` inside its last
+        transaction (so "the answer is recorded" and "the response is kept" commit
+        together); a flow that ends without calling it gets a last transaction of its own.
+        If the process dies before the response is stored, a retry re-runs the flow, which
+        the object's state machine answers (a payment confirmed once is not confirmed
+        again)."""
 
         async def in_steps(finish: _Finish) -> tuple[BaseModel, int]:
-            model, status = await flow(self.db)
-            await self.db.run_in_transaction(lambda s: finish(s, model, status))
+            stored = False
+
+            async def store(sql: Sql, model: BaseModel, status: int) -> None:
+                nonlocal stored
+                await finish(sql, model, status)
+                stored = True
+
+            model, status = await flow(self.db, store)
+            if not stored:
+                await self.db.transact(lambda sql: finish(sql, model, status))
             return model, status
 
         return await self._idempotent(in_steps, None)
@@ -145,9 +176,9 @@ class UnitOfWork:
             )
         claim = outcome
 
-        async def finish(session: AsyncSession, model: BaseModel, status: int) -> None:
+        async def finish(tx: AsyncSession | Sql, model: BaseModel, status: int) -> None:
             kept = redact(model) if redact else model
-            await idempotency.complete(session, claim, status, kept.model_dump_json().encode())
+            await idempotency.complete(tx, claim, status, kept.model_dump_json().encode())
 
         try:
             model, status = await run(finish)
@@ -167,10 +198,12 @@ class UnitOfWork:
         return Response(model.model_dump_json().encode(), status_code=status, media_type=JSON)
 
 
-_Finish = Callable[[AsyncSession, BaseModel, int], Awaitable[None]]
+_Finish = Callable[[AsyncSession | Sql, BaseModel, int], Awaitable[None]]
+# Hands a flow's response to the unit of work, inside the flow's last transaction.
+Store = Callable[[Sql, BaseModel, int], Awaitable[None]]
 
 
-async def _store_nothing(session: AsyncSession, model: BaseModel, status: int) -> None:
+async def _store_nothing(tx: AsyncSession | Sql, model: BaseModel, status: int) -> None:
     """Without an Idempotency-Key there is no response to keep."""
 
 
@@ -183,12 +216,12 @@ async def _dump(pending: Awaitable[BaseModel]) -> bytes:
     return model.model_dump_json().encode()
 
 
-def work_for(scope: str) -> Callable[..., UnitOfWork]:
+def work_for(scope: str) -> Callable[..., Awaitable[UnitOfWork]]:
     """A dependency giving a UnitOfWork to callers whose key has `scope`."""
 
     # Dependencies as defaults, not in annotations: with postponed annotations FastAPI
     # resolves annotation strings in module globals, where `scope` does not exist.
-    def dependency(
+    async def dependency(
         request: Request,
         db: Database = Depends(get_db),
         principal: Principal = Depends(require_scope(scope)),

@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.auth.models import ApiKey
@@ -21,6 +21,7 @@ from payhub.core import clock
 from payhub.core.config import get_settings
 from payhub.core.errors import PayHubError
 from payhub.core.ids import new_id
+from payhub.db.sql import Sql, as_sql, table_of
 
 OPERATOR = "operator"
 MERCHANT = "merchant"
@@ -92,18 +93,27 @@ async def issue_key(
     return IssuedKey(row.id, secret, row.display)
 
 
-async def authenticate(session: AsyncSession, secret: str) -> Principal:
-    row = (
-        await session.execute(select(ApiKey).where(ApiKey.key_hash == hash_key(secret)))
-    ).scalar_one_or_none()
+_KEYS = table_of(ApiKey)
+_KEY_BY_HASH = select(
+    _KEYS.c.id,
+    _KEYS.c.role,
+    _KEYS.c.merchant_id,
+    _KEYS.c.scopes,
+    _KEYS.c.expires_at,
+    _KEYS.c.revoked_at,
+).where(_KEYS.c.key_hash == bindparam("key_hash"))
+
+
+async def authenticate(tx: AsyncSession | Sql, secret: str) -> Principal:
+    row = await (await as_sql(tx)).one(_KEY_BY_HASH, key_hash=hash_key(secret))
     now = clock.now()
     if (
         row is None
-        or row.revoked_at is not None
-        or (row.expires_at is not None and row.expires_at <= now)
+        or row["revoked_at"] is not None
+        or (row["expires_at"] is not None and row["expires_at"] <= now)
     ):
         raise PayHubError("api_key_invalid")
-    return Principal(row.id, row.role, row.merchant_id, frozenset(row.scopes))
+    return Principal(row["id"], row["role"], row["merchant_id"], frozenset(row["scopes"]))
 
 
 async def has_operator_key(session: AsyncSession) -> bool:

@@ -207,7 +207,10 @@ class AuthorizeRequest:
     `request_id` is ours and unique per attempt: a channel seeing it twice answers with the
     first outcome. `reference` is the merchant's order reference as passed to the channel; the
     simulator keys its random draws by it when given (else by `payment_id`), so a replay that
-    creates fresh payment ids still faces the same world.
+    creates fresh payment ids still faces the same world. `capture` makes it a sale: the
+    approved amount is captured in the same message (the single-message financial request
+    of ISO 8583, 0200, against the authorisation-only 0100), so an automatic-capture
+    payment needs one round trip to the network, not two.
     """
 
     request_id: str
@@ -218,6 +221,7 @@ class AuthorizeRequest:
     card: CardData
     scene: str = "ecommerce"
     reference: str | None = None
+    capture: bool = False
 
 
 @dataclass(frozen=True, slots=True, repr=False)

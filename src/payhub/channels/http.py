@@ -266,6 +266,7 @@ def authorize_to_json(request: AuthorizeRequest) -> dict[str, Any]:
         },
         "scene": request.scene,
         "reference": request.reference,
+        "capture": request.capture,
     }
 
 

@@ -9,6 +9,7 @@ a locked SQLite file, and when a service raises `RetryTransaction`.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from payhub.core.config import Settings, get_settings
 from payhub.core.errors import PayHubError
 from payhub.db.engine import is_sqlite_url, make_engine
+from payhub.db.sql import Sql
 
 T = TypeVar("T")
 
@@ -79,6 +81,46 @@ class Database:
 
         return await retrying(once, attempts=attempts)
 
+    async def transact(self, work: Callable[[Sql], Awaitable[T]], *, attempts: int = 5) -> T:
+        """`run_in_transaction` for work written against `Sql`: on PostgreSQL a unit on a
+        bare asyncpg connection from the pool (no ORM session at all; see `Sql` for how it
+        saves round trips), on SQLite a session's transaction."""
+        if self._is_sqlite:
+            return await self.run_in_transaction(lambda s: work(Sql(session=s)), attempts=attempts)
+        pool = await self.asyncpg_pool()
+
+        async def once() -> T:
+            async with pool.acquire() as connection:
+                sql = Sql(connection=connection, unit=True)
+                try:
+                    result = await work(sql)
+                    await sql.finish()
+                except BaseException:
+                    try:
+                        await sql.abandon()
+                    except Exception:
+                        # The pool does not reset connections (see `_keep_session`): one
+                        # whose transaction cannot be ended must not be handed out again.
+                        connection.terminate()
+                    raise
+                return result
+
+        return await retrying(once, attempts=attempts)
+
+    async def autocommit(self, work: Callable[[Sql], Awaitable[T]]) -> T:
+        """Work whose every statement stands alone (each commits by itself): one round trip
+        per statement on PostgreSQL, with no BEGIN and COMMIT around them. Only for a
+        single statement, or statements that need not commit together."""
+        if self._is_sqlite:
+            return await self.run_in_transaction(lambda s: work(Sql(session=s)))
+        pool = await self.asyncpg_pool()
+
+        async def once() -> T:
+            async with pool.acquire() as connection:
+                return await work(Sql(connection=connection))
+
+        return await retrying(once)
+
     async def asyncpg_pool(self) -> Any:
         """A plain asyncpg pool on the same PostgreSQL database, made on first use, for the
         hot paths that skip the ORM (checking a connection out of it costs a third of
@@ -92,11 +134,10 @@ class Database:
                 min_size=1,
                 max_size=self.pool_size,
                 reset=_keep_session,
-                # The hot-path statements are prepared once per connection and their plans
-                # do not depend on the values: planning them anew for every call (PostgreSQL's
-                # default for the first executions, and whenever a custom plan looks cheaper)
-                # costs more than running them.
-                server_settings={"plan_cache_mode": "force_generic_plan"},
+                # PostgreSQL's own plan choice (`plan_cache_mode` auto): a statement prepared
+                # while its tables were nearly empty would keep a forced generic plan, a
+                # sequential scan, long after they grew.
+                init=_json_codec,
             )
         return self._asyncpg_pool
 
@@ -105,6 +146,14 @@ class Database:
             await self._asyncpg_pool.close()
             self._asyncpg_pool = None
         await self.engine.dispose()
+
+
+async def _json_codec(connection: Any) -> None:
+    """Read json columns as Python values, as SQLAlchemy's own connections do; values are
+    written as JSON text (the column types' bind conversions, or the caller, make it)."""
+    await connection.set_type_codec(
+        "json", schema="pg_catalog", encoder=str.encode, decoder=json.loads, format="binary"
+    )
 
 
 async def _keep_session(_connection: Any) -> None:

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.core import clock
 from payhub.core.errors import PayHubError
 from payhub.core.ids import new_id
+from payhub.db.sql import Sql, as_sql, table_of
 from payhub.events.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 EVENT_TYPE = re.compile(r"[a-z_]+(\.[a-z_]+)+")
@@ -92,24 +93,28 @@ def delivery_view(row: WebhookDelivery) -> DeliveryView:
     )
 
 
+_INSERT_EVENT = insert(table_of(Event))
+
+
 async def emit(
-    session: AsyncSession, *, type: str, merchant_id: str | None, data: dict[str, Any]
+    tx: AsyncSession | Sql, *, type: str, merchant_id: str | None, data: dict[str, Any]
 ) -> EventView:
     """Record an event in the caller's transaction. `data` is the API object as its owner
     shows it (never card data: callers pass their public, masked representations)."""
     if not EVENT_TYPE.fullmatch(type):
         raise ValueError(f"bad event type {type!r}")
-    row = Event(
-        id=new_id("evt"),
-        type=type,
-        merchant_id=merchant_id,
-        data=data,
-        created_at=clock.now(),
+    view = EventView(new_id("evt"), type, merchant_id, data, clock.now())
+    sql = await as_sql(tx)
+    await sql.defer(
+        _INSERT_EVENT,
+        id=view.id,
+        type=view.type,
+        merchant_id=view.merchant_id,
+        data=view.data,
+        created_at=view.created_at,
         dispatched_at=None,
     )
-    session.add(row)
-    await session.flush()
-    return _event_view(row)
+    return view
 
 
 async def get_event(session: AsyncSession, event_id: str, *, merchant_id: str | None) -> EventView:

@@ -16,8 +16,9 @@ import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from payhub.core import clock
 from payhub.core.errors import PayHubError
 from payhub.db.session import Database
+from payhub.db.sql import Sql, as_sql, table_of
 from payhub.idempotency.models import IdempotencyKey
 
 # An execution that has held a key this long without finishing is presumed dead; since its
@@ -77,6 +79,11 @@ async def claim(
     fingerprint: str,
     ttl: timedelta,
 ) -> Claim | Replay:
+    # The usual case, a key never seen: one statement, committed on its own.
+    now = clock.now()
+    values = _claim_values(principal, key, method, path, fingerprint, ttl, now)
+    if await db.autocommit(lambda sql: sql.one(_insert_claim(sql), **values)) is not None:
+        return Claim(principal, key, now)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + WAIT_FOR_IN_FLIGHT
     while True:
@@ -90,6 +97,42 @@ async def claim(
         await asyncio.sleep(POLL)
 
 
+_TABLE = table_of(IdempotencyKey)
+# A new key's claim; nothing (no row returned) when the key is already there.
+_CLAIM_ON = {
+    "postgresql": pg_insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.key),
+    "sqlite": sqlite_insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.key),
+}
+
+
+def _insert_claim(sql: Sql) -> Any:
+    return _CLAIM_ON["postgresql" if sql.is_postgres else "sqlite"]
+
+
+def _claim_values(
+    principal: str,
+    key: str,
+    method: str,
+    path: str,
+    fingerprint: str,
+    ttl: timedelta,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "principal": principal,
+        "key": key,
+        "method": method,
+        "path": path,
+        "request_hash": fingerprint,
+        "status": "in_progress",
+        "locked_at": now,
+        "created_at": now,
+        "expires_at": now + ttl,
+        "response_status": None,
+        "response_body": None,
+    }
+
+
 async def _try_claim(
     session: AsyncSession,
     principal: str,
@@ -101,28 +144,9 @@ async def _try_claim(
 ) -> Claim | Replay | None:
     """A claim, a replay, or None when another execution holds the key right now."""
     now = clock.now()
-    values = {
-        "principal": principal,
-        "key": key,
-        "method": method,
-        "path": path,
-        "request_hash": fingerprint,
-        "status": "in_progress",
-        "locked_at": now,
-        "created_at": now,
-        "expires_at": now + ttl,
-    }
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    inserted = (
-        await session.execute(
-            insert(IdempotencyKey)
-            .values(**values)
-            .on_conflict_do_nothing()
-            .returning(IdempotencyKey.key)
-        )
-    ).first()
-    if inserted is not None:
+    values = _claim_values(principal, key, method, path, fingerprint, ttl, now)
+    sql = await as_sql(session)
+    if await sql.one(_insert_claim(sql), **values) is not None:
         return Claim(principal, key, now)
     row = (
         await session.execute(
@@ -150,16 +174,30 @@ async def _try_claim(
     return None
 
 
-async def complete(session: AsyncSession, claim: Claim, status: int, body: bytes) -> None:
+_COMPLETE = (
+    update(_TABLE)
+    .where(
+        _TABLE.c.principal == bindparam("claim_principal"),
+        _TABLE.c.key == bindparam("claim_key"),
+        _TABLE.c.locked_at == bindparam("claim_locked_at"),
+    )
+    .values(
+        status="completed",
+        response_status=bindparam("response_status"),
+        response_body=bindparam("response_body"),
+    )
+)
+
+
+async def complete(tx: AsyncSession | Sql, claim: Claim, status: int, body: bytes) -> None:
     """Store the response in the caller's transaction (the one that did the work)."""
-    await session.execute(
-        update(IdempotencyKey)
-        .where(
-            IdempotencyKey.principal == claim.principal,
-            IdempotencyKey.key == claim.key,
-            IdempotencyKey.locked_at == claim.locked_at,
-        )
-        .values(status="completed", response_status=status, response_body=body.decode())
+    await (await as_sql(tx)).defer(
+        _COMPLETE,
+        claim_principal=claim.principal,
+        claim_key=claim.key,
+        claim_locked_at=claim.locked_at,
+        response_status=status,
+        response_body=body.decode(),
     )
 
 

@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +18,7 @@ from payhub.core.errors import PayHubError
 from payhub.core.ids import is_id, new_id
 from payhub.core.metadata import validate_metadata
 from payhub.core.money import check_currency
+from payhub.db.sql import Sql, as_sql, columns_of, table_of
 from payhub.ledger.domain import AccountView, BalanceView, EntryView, Side
 from payhub.ledger.models import Account, Balance, Entry
 
@@ -148,6 +151,40 @@ async def create_accounts(session: AsyncSession, specs: list[AccountSpec]) -> li
             "account_code_taken", param="code", account=first.code, currency=first.currency
         ) from None
     return [account_view(r) for r in rows]
+
+
+_ACCOUNTS = table_of(Account)
+_OPEN = {
+    "postgresql": pg_insert(_ACCOUNTS).on_conflict_do_nothing().returning(_ACCOUNTS.c.id),
+    "sqlite": sqlite_insert(_ACCOUNTS).on_conflict_do_nothing().returning(_ACCOUNTS.c.id),
+}
+_OPEN_BALANCE = insert(table_of(Balance))
+
+
+async def ensure_accounts(tx: AsyncSession | Sql, specs: list[AccountSpec]) -> None:
+    """Open the accounts of `specs` that do not exist yet, keeping those that do (whatever
+    their settings). Safe against a concurrent opener: its account is kept."""
+    sql = await as_sql(tx)
+    opening = _OPEN["postgresql" if sql.is_postgres else "sqlite"]
+    for spec in specs:
+        values = columns_of(_new_account_row(spec))
+        account_id = await sql.value(opening, **values)
+        if account_id is not None:
+            await sql.run_many(
+                _OPEN_BALANCE,
+                [_empty_balance(account_id, shard) for shard in range(spec.shards)],
+            )
+
+
+def _empty_balance(account_id: str, shard: int) -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "shard": shard,
+        "debits_pending": 0,
+        "debits_posted": 0,
+        "credits_pending": 0,
+        "credits_posted": 0,
+    }
 
 
 async def ensure_account(session: AsyncSession, spec: AccountSpec) -> AccountView:

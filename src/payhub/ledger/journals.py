@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from payhub.core.errors import PayHubError
 from payhub.db import pg
 from payhub.db.session import Database
+from payhub.db.sql import Sql, as_sql
 from payhub.ledger.accounts import entry_view
 from payhub.ledger.domain import (
     EntryView,
@@ -30,6 +31,30 @@ async def post_journal(session: AsyncSession, spec: JournalSpec) -> tuple[Journa
         raise outcome.error
     assert outcome.journal is not None
     return outcome.journal, outcome.status == "created"
+
+
+async def record_journal(tx: AsyncSession | Sql, spec: JournalSpec) -> bool:
+    """Post one journal for a module's own money movement, where the caller needs no view
+    of it: True when posted now, False when an identical journal with this id was posted
+    before. Raises the catalogue error when refused. On PostgreSQL it runs on the
+    transaction's asyncpg connection, with or without an ORM session."""
+    sql = await as_sql(tx)
+    works = [
+        Work(
+            index=0,
+            kind="standard",
+            spec=JournalSpec(spec.postings, spec.id, spec.description, spec.metadata),
+        )
+    ]
+    if sql.connection is not None:
+        await Engine(connection=await sql.raw()).run(works)
+    else:
+        await Engine(sql.session).run(works)
+    (work,) = works
+    if work.status == "rejected":
+        assert work.error is not None
+        raise work.error
+    return work.status == "created"
 
 
 async def post_journals(

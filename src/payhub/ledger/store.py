@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.db.session import RetryTransaction, sqlstate
+from payhub.db.sql import table_of
 from payhub.ledger.models import Account, Balance, Entry, Hold, Journal
 
 
@@ -84,12 +85,6 @@ class Store(Protocol):
         """Insert journals, entries and holds and store the new totals. A journal id that
         appeared since `lock` raises RetryTransaction."""
         ...
-
-
-def _table(model: type[Any]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
 
 
 def _refs_filter(ids: set[str], pairs: set[tuple[str, str]]) -> Any:
@@ -203,7 +198,7 @@ class SqlAlchemyStore:
         # attribute name ("metadata_").
         if writes.journals:
             try:
-                await self.session.execute(insert(_table(Journal)), writes.journals)
+                await self.session.execute(insert(table_of(Journal)), writes.journals)
             except IntegrityError as exc:
                 if _is_unique_violation(exc):
                     # A concurrent transaction wrote one of these ids (or reversed or posted
@@ -211,11 +206,11 @@ class SqlAlchemyStore:
                     raise RetryTransaction from exc
                 raise
         if writes.entries:
-            await self.session.execute(insert(_table(Entry)), writes.entries)
+            await self.session.execute(insert(table_of(Entry)), writes.entries)
         if writes.holds:
-            await self.session.execute(insert(_table(Hold)), writes.holds)
+            await self.session.execute(insert(table_of(Hold)), writes.holds)
         if writes.rows:
-            table = _table(Balance)
+            table = table_of(Balance)
             await self.session.execute(
                 update(table)
                 .where(

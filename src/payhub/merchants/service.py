@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.auth import service as auth
@@ -21,6 +21,7 @@ from payhub.core.errors import PayHubError
 from payhub.core.ids import is_id, new_id
 from payhub.core.metadata import validate_metadata
 from payhub.core.money import check_amount, check_currency
+from payhub.db.sql import Row, Sql, as_sql, columns_of, table_of
 from payhub.merchants.models import Customer, Merchant
 
 # E.164: '+', country code and number, 8 to 15 digits in all (mainland mobiles: +86 1xx…).
@@ -65,31 +66,33 @@ class MerchantSpec:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def _merchant_view(row: Merchant) -> MerchantView:
+def _merchant_view(row: Merchant | Row) -> MerchantView:
+    c = columns_of(row) if isinstance(row, Merchant) else row
     return MerchantView(
-        id=row.id,
-        name=row.name,
-        legal_name=row.legal_name,
-        status=row.status,
-        currency=row.currency,
-        per_payment_limit=row.per_payment_limit,
-        daily_limit=row.daily_limit,
-        fee_plan_id=row.fee_plan_id,
-        metadata=dict(row.metadata_),
-        created_at=row.created_at,
+        id=c["id"],
+        name=c["name"],
+        legal_name=c["legal_name"],
+        status=c["status"],
+        currency=c["currency"],
+        per_payment_limit=c["per_payment_limit"],
+        daily_limit=c["daily_limit"],
+        fee_plan_id=c["fee_plan_id"],
+        metadata=dict(c["metadata"]),
+        created_at=c["created_at"],
     )
 
 
-def _customer_view(row: Customer) -> CustomerView:
+def _customer_view(row: Customer | Row) -> CustomerView:
+    c = columns_of(row) if isinstance(row, Customer) else row
     return CustomerView(
-        id=row.id,
-        merchant_id=row.merchant_id,
-        name=row.name,
-        phone=row.phone,
-        email=row.email,
-        home_region=row.home_region,
-        metadata=dict(row.metadata_),
-        created_at=row.created_at,
+        id=c["id"],
+        merchant_id=c["merchant_id"],
+        name=c["name"],
+        phone=c["phone"],
+        email=c["email"],
+        home_region=c["home_region"],
+        metadata=dict(c["metadata"]),
+        created_at=c["created_at"],
     )
 
 
@@ -162,15 +165,19 @@ def read_scope(principal: Principal) -> str | None:
     return None if principal.role == auth.OPERATOR else principal.merchant_id
 
 
-async def get_merchant(session: AsyncSession, merchant_id: str) -> MerchantView:
-    row = await session.get(Merchant, merchant_id)
+_MERCHANT = select(table_of(Merchant)).where(table_of(Merchant).c.id == bindparam("id"))
+_CUSTOMER = select(table_of(Customer)).where(table_of(Customer).c.id == bindparam("id"))
+
+
+async def get_merchant(tx: AsyncSession | Sql, merchant_id: str) -> MerchantView:
+    row = await (await as_sql(tx)).one(_MERCHANT, id=merchant_id)
     if row is None:
         raise PayHubError("merchant_not_found", merchant=merchant_id)
     return _merchant_view(row)
 
 
-async def require_active_merchant(session: AsyncSession, merchant_id: str) -> MerchantView:
-    merchant = await get_merchant(session, merchant_id)
+async def require_active_merchant(tx: AsyncSession | Sql, merchant_id: str) -> MerchantView:
+    merchant = await get_merchant(tx, merchant_id)
     if merchant.status != "active":
         raise PayHubError("merchant_suspended", merchant=merchant_id)
     return merchant
@@ -254,11 +261,11 @@ async def create_customer(
 
 
 async def get_customer(
-    session: AsyncSession, customer_id: str, *, merchant_id: str | None
+    tx: AsyncSession | Sql, customer_id: str, *, merchant_id: str | None
 ) -> CustomerView:
     """A customer; with `merchant_id`, only one of that merchant's (others are not found)."""
-    row = await session.get(Customer, customer_id)
-    if row is None or (merchant_id is not None and row.merchant_id != merchant_id):
+    row = await (await as_sql(tx)).one(_CUSTOMER, id=customer_id)
+    if row is None or (merchant_id is not None and row["merchant_id"] != merchant_id):
         raise PayHubError("customer_not_found", customer=customer_id)
     return _customer_view(row)
 

@@ -29,7 +29,7 @@ from payhub.ledger.domain import Side
 from payhub.ledger.service import JournalView
 from payhub.merchants import service as merchants
 from payhub.payments import channels, orchestrator, reports, service
-from payhub.payments.models import Payment, PaymentAttempt, Refund
+from payhub.payments.rows import AttemptRow, PaymentRow, RefundRow
 from payhub.payments.service import Step
 
 T = TypeVar("T")
@@ -124,7 +124,7 @@ def _flow(work: Callable[[Database], Awaitable[T]]) -> T:
 # -------------------------------------------------------------------------------- printing
 
 
-def _print_payment(row: Payment) -> None:
+def _print_payment(row: PaymentRow) -> None:
     route = (row.decision or {}).get("route") or {}
     failure = f"{row.failure_code}: {row.failure_message or ''}" if row.failure_code else ""
     table = Table(show_header=False, title=f"payment {row.id}")
@@ -167,7 +167,7 @@ def _print_outcome(step: Step) -> None:
         console.print(f"Payment {row.id}: {row.status}")
 
 
-def _refunds_table(rows: list[Refund], title: str) -> Table:
+def _refunds_table(rows: list[RefundRow], title: str) -> Table:
     table = Table(title=title)
     _columns(table, "id", "payment", "status", "amount", "reason", "failure", "created at")
     for r in rows:
@@ -183,7 +183,7 @@ def _refunds_table(rows: list[Refund], title: str) -> Table:
     return table
 
 
-def _print_refund(row: Refund) -> None:
+def _print_refund(row: RefundRow) -> None:
     table = Table(show_header=False, title=f"refund {row.id}")
     for key, value in [
         ("status", row.status),
@@ -198,7 +198,7 @@ def _print_refund(row: Refund) -> None:
     console.print(table)
 
 
-def _attempts_table(rows: list[PaymentAttempt], currency: str) -> Table:
+def _attempts_table(rows: list[AttemptRow], currency: str) -> Table:
     table = Table(title="Attempts at bank channels")
     _columns(table, "id", "kind", "channel", "status", "amount", "code", "message", "latency")
     for a in rows:
@@ -251,7 +251,7 @@ def create(
     """Create a payment (requires_confirmation); `confirm` sends it to a channel."""
     _too_long(description, MAX_DESCRIPTION, "description")
 
-    async def work(session: AsyncSession) -> Payment:
+    async def work(session: AsyncSession) -> PaymentRow:
         chosen = currency
         if chosen is None:
             chosen = (await merchants.get_merchant(session, merchant_id)).currency
@@ -316,7 +316,7 @@ def show(payment_id: str) -> None:
 
     async def work(
         session: AsyncSession,
-    ) -> tuple[Payment, list[PaymentAttempt], list[Refund], list[JournalView]]:
+    ) -> tuple[PaymentRow, list[AttemptRow], list[RefundRow], list[JournalView]]:
         row = await service.get_payment(session, payment_id, merchant_id=None)
         attempts = await service.list_attempts(session, row.id, merchant_id=None)
         refunds, _ = await service.list_refunds(

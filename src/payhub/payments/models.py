@@ -22,6 +22,9 @@ PAYMENT_STATUSES = (
     "canceled",
 )
 SCENES = ("food_delivery", "group_buy", "local_services", "cross_border")
+# A `sale` authorises and captures in one message (an automatic-capture payment); the
+# others are one operation each.
+ATTEMPT_KINDS = ("authorize", "sale", "capture", "void", "refund")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -80,7 +83,7 @@ class Payment(Base):
 class PaymentAttempt(Base):
     __tablename__ = "payment_attempts"
     __table_args__ = (
-        CheckConstraint(_in("kind", ("authorize", "capture", "void", "refund")), name="kind"),
+        CheckConstraint(_in("kind", ATTEMPT_KINDS), name="kind"),
         Index("ix_payment_attempts_payment_id_id", "payment_id", "id"),
     )
 

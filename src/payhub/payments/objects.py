@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from payhub.core import clock
-from payhub.payments.models import Payment, PaymentAttempt, Refund
+from payhub.payments.rows import AttemptRow, PaymentRow, RefundRow
 
 
 def _ts(moment: datetime | None) -> str | None:
@@ -24,7 +24,7 @@ def refund_journal_id(refund_id: str) -> str:
     return f"ref_{refund_id}"
 
 
-def payment_object(row: Payment) -> dict[str, Any]:
+def payment_object(row: PaymentRow) -> dict[str, Any]:
     return {
         "id": row.id,
         "object": "payment",
@@ -40,7 +40,7 @@ def payment_object(row: Payment) -> dict[str, Any]:
         "status": row.status,
         "scene": row.scene,
         "description": row.description,
-        "metadata": dict(row.metadata_),
+        "metadata": dict(row.metadata),
         "channel": row.channel_id,
         # The attempt whose channel answer is awaited (the change it asked for is not
         # reflected above until it settles); null when nothing is in flight.
@@ -55,7 +55,7 @@ def payment_object(row: Payment) -> dict[str, Any]:
     }
 
 
-def refund_object(row: Refund) -> dict[str, Any]:
+def refund_object(row: RefundRow) -> dict[str, Any]:
     return {
         "id": row.id,
         "object": "refund",
@@ -71,7 +71,7 @@ def refund_object(row: Refund) -> dict[str, Any]:
     }
 
 
-def attempt_object(row: PaymentAttempt) -> dict[str, Any]:
+def attempt_object(row: AttemptRow) -> dict[str, Any]:
     return {
         "id": row.id,
         "object": "payment_attempt",

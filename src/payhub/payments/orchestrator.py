@@ -9,12 +9,14 @@ Also the two background jobs that finish what requests could not: `resolve_in_fl
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from functools import partial
 
 from payhub.channels.base import AuthorizeRequest, CardData, ChannelResult, ChannelStatus
 from payhub.core.errors import PayHubError
 from payhub.db.session import Database
+from payhub.db.sql import Sql
 from payhub.payments import channels
 from payhub.payments import service as steps
 from payhub.payments.service import ChannelCall, Step
@@ -27,13 +29,17 @@ log = logging.getLogger(__name__)
 # channel's timeout comes close, so the call is surely over and a query tells the truth.
 PENDING_GRACE = timedelta(seconds=60)
 
+# Called in the transaction that records a flow's last answer, with where the payment stands
+# (the API stores its response for replays there, so no transaction of its own is needed).
+Settle = Callable[[Sql, Step], Awaitable[None]]
+
 
 async def send(call: ChannelCall, card: CardData | None) -> ChannelResult:
     """Send one call to its channel. An adapter that raises is taken as an answer lost on
     the way back (the request may have gone out): the resolver's query settles it."""
     adapter = channels.get_channel(call.channel_id)
     try:
-        if call.kind == "authorize":
+        if call.kind in steps.AUTHORIZING:
             assert card is not None and call.amount is not None
             return await adapter.authorize(
                 AuthorizeRequest(
@@ -44,6 +50,7 @@ async def send(call: ChannelCall, card: CardData | None) -> ChannelResult:
                     currency=call.currency,
                     card=card,
                     scene=call.scene,
+                    capture=call.kind == "sale",
                 )
             )
         assert call.authorization_ref is not None
@@ -70,17 +77,28 @@ async def send(call: ChannelCall, card: CardData | None) -> ChannelResult:
         return ChannelResult(ChannelStatus.LOST, raw_message="the adapter raised")
 
 
-async def drive(db: Database, step: Step, *, cascade: bool = False) -> Step:
+async def drive(
+    db: Database, step: Step, *, cascade: bool = False, settle: Settle | None = None
+) -> Step:
     """Send the step's call, record the answer, and go on while the answer asks for more."""
     card = step.card
     while step.call is not None:
         call = step.call
         result = await send(call, card)
-        step = await db.run_in_transaction(
-            partial(steps.record_answer, call=call, result=result, cascade=cascade)
+        step = await db.transact(
+            partial(_record, call=call, result=result, cascade=cascade, settle=settle)
         )
-        if call.kind == "authorize":
+        if call.kind in steps.AUTHORIZING:
             _learn(step, call, result)
+    return step
+
+
+async def _record(
+    sql: Sql, *, call: ChannelCall, result: ChannelResult, cascade: bool, settle: Settle | None
+) -> Step:
+    step = await steps.record_answer(sql, call, result, cascade=cascade)
+    if step.call is None and settle is not None:
+        await settle(sql, step)
     return step
 
 
@@ -95,29 +113,37 @@ def _learn(step: Step, call: ChannelCall, result: ChannelResult) -> None:
 
 
 async def confirm_payment(
-    db: Database, payment_id: str, merchant_id: str | None, cvv: str | None = None
+    db: Database,
+    payment_id: str,
+    merchant_id: str | None,
+    cvv: str | None = None,
+    *,
+    settle: Settle | None = None,
 ) -> Step:
     """Authorise at the routed channel; approved → `requires_capture`, or captured at once
     → `succeeded`. A soft decline tries the next eligible channel, a hard one never does;
     an unknown outcome stops there (`processing`) until the resolver learns the truth."""
-    step = await db.run_in_transaction(
-        lambda s: steps.start_confirm(s, payment_id, merchant_id, cvv)
-    )
-    return await drive(db, step, cascade=True)
+    step = await db.transact(lambda sql: steps.start_confirm(sql, payment_id, merchant_id, cvv))
+    return await drive(db, step, cascade=True, settle=settle)
 
 
 async def capture_payment(
-    db: Database, payment_id: str, merchant_id: str | None, amount: int | None = None
+    db: Database,
+    payment_id: str,
+    merchant_id: str | None,
+    amount: int | None = None,
+    *,
+    settle: Settle | None = None,
 ) -> Step:
-    step = await db.run_in_transaction(
-        lambda s: steps.start_capture(s, payment_id, merchant_id, amount)
-    )
-    return _raise_refusal(await drive(db, step))
+    step = await db.transact(lambda sql: steps.start_capture(sql, payment_id, merchant_id, amount))
+    return _raise_refusal(await drive(db, step, settle=settle))
 
 
-async def cancel_payment(db: Database, payment_id: str, merchant_id: str | None) -> Step:
-    step = await db.run_in_transaction(lambda s: steps.start_cancel(s, payment_id, merchant_id))
-    return _raise_refusal(await drive(db, step))
+async def cancel_payment(
+    db: Database, payment_id: str, merchant_id: str | None, *, settle: Settle | None = None
+) -> Step:
+    step = await db.transact(lambda sql: steps.start_cancel(sql, payment_id, merchant_id))
+    return _raise_refusal(await drive(db, step, settle=settle))
 
 
 async def refund_payment(
@@ -130,17 +156,17 @@ async def refund_payment(
 ) -> Step:
     """A refund ends `succeeded`, `failed` (kept, with its code) or, while the channel's
     answer is unknown, `pending`."""
-    started = await db.run_in_transaction(
-        lambda s: steps.start_refund(
-            s, payment_id=payment_id, merchant_id=merchant_id, amount=amount, reason=reason
+    started = await db.transact(
+        lambda sql: steps.start_refund(
+            sql, payment_id=payment_id, merchant_id=merchant_id, amount=amount, reason=reason
         )
     )
     step = await drive(db, started)
     if step.refund is None:
         # Still in flight (or settled by another process): answer with the refund as it is.
         refund_id = started.refund.id if started.refund is not None else ""
-        step.refund = await db.run_in_transaction(
-            lambda s: steps.get_refund(s, refund_id, merchant_id=None)
+        step.refund = await db.transact(
+            lambda sql: steps.get_refund(sql, refund_id, merchant_id=None)
         )
     return step
 
@@ -163,9 +189,7 @@ async def resolve_in_flight(
     automatic-capture payment). A query that is itself unanswered leaves the request for
     the next run. Several workers may run this at once: an answer is applied only while
     its attempt is still in flight. Returns how many were settled."""
-    calls = await db.run_in_transaction(
-        lambda s: steps.unresolved_calls(s, grace=grace, limit=limit)
-    )
+    calls = await db.transact(lambda sql: steps.unresolved_calls(sql, grace=grace, limit=limit))
     settled = 0
     for call in calls:
         adapter = channels.get_channel(call.channel_id)
@@ -177,7 +201,7 @@ async def resolve_in_flight(
         if not truth.outcome_known:
             continue
 
-        step = await db.run_in_transaction(
+        step = await db.transact(
             partial(steps.record_answer, call=call, result=truth, by_query=True)
         )
         await drive(db, step)
@@ -188,11 +212,11 @@ async def resolve_in_flight(
 async def expire_authorizations(db: Database, *, limit: int = 100) -> int:
     """Release authorisations past `expires_at` (7 days by default), each on its own: a
     channel refusing one void leaves that payment for the next run, not the others."""
-    ids = await db.run_in_transaction(lambda s: steps.expired_authorizations(s, limit=limit))
+    ids = await db.transact(lambda sql: steps.expired_authorizations(sql, limit=limit))
     released = 0
     for payment_id in ids:
         try:
-            step = await db.run_in_transaction(partial(steps.start_expiry, payment_id=payment_id))
+            step = await db.transact(partial(steps.start_expiry, payment_id=payment_id))
         except PayHubError:
             continue
         if step is None:

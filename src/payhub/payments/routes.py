@@ -15,12 +15,13 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from payhub.api.deps import ReadWork, UnitOfWork, WriteWork, work_for
+from payhub.api.deps import ReadWork, Store, UnitOfWork, WriteWork, work_for
 from payhub.api.schemas import Limit, Timestamp, cursor
 from payhub.auth.service import OPERATOR, Principal
 from payhub.core.clock import to_rfc3339
 from payhub.core.errors import PayHubError
 from payhub.db.session import Database
+from payhub.db.sql import Sql
 from payhub.ledger.service import JournalView
 from payhub.merchants import service as merchants
 from payhub.payments import orchestrator, reports, service
@@ -68,6 +69,15 @@ def _answer(step: Step, done: int = 200) -> tuple[BaseModel, int]:
     return _payment(step.payment), done if step.settled else 202
 
 
+def _settle(store: Store) -> orchestrator.Settle:
+    """Keep the flow's answer for replays in the transaction that records its last step."""
+
+    async def settle(sql: Sql, step: Step) -> None:
+        await store(sql, *_answer(step))
+
+    return settle
+
+
 def _journal(view: JournalView) -> dict[str, Any]:
     return {
         "id": view.id,
@@ -92,9 +102,9 @@ def _journal(view: JournalView) -> dict[str, Any]:
 async def create_payment(body: PaymentIn, uow: WriteWork) -> Response:
     merchant_id = _creator(uow.principal, body.merchant)
 
-    async def work(session: AsyncSession) -> tuple[BaseModel, int]:
+    async def work(sql: Sql) -> tuple[BaseModel, int]:
         row = await service.create_payment(
-            session,
+            sql,
             merchant_id=merchant_id,
             amount=body.amount,
             currency=body.currency,
@@ -107,7 +117,7 @@ async def create_payment(body: PaymentIn, uow: WriteWork) -> Response:
         )
         return _payment(row), 201
 
-    return await uow.write(work)
+    return await uow.write_sql(work)
 
 
 @router.get("/payments", response_model=ListOut)
@@ -162,8 +172,9 @@ async def confirm_payment(
     scope = _scope(uow.principal)
     cvv = body.cvv if body is not None else None
 
-    async def flow(db: Database) -> tuple[BaseModel, int]:
-        return _answer(await orchestrator.confirm_payment(db, payment_id, scope, cvv))
+    async def flow(db: Database, store: Store) -> tuple[BaseModel, int]:
+        step = await orchestrator.confirm_payment(db, payment_id, scope, cvv, settle=_settle(store))
+        return _answer(step)
 
     return await uow.write_flow(flow)
 
@@ -175,8 +186,11 @@ async def capture_payment(
     scope = _scope(uow.principal)
     amount = body.amount if body is not None else None
 
-    async def flow(db: Database) -> tuple[BaseModel, int]:
-        return _answer(await orchestrator.capture_payment(db, payment_id, scope, amount))
+    async def flow(db: Database, store: Store) -> tuple[BaseModel, int]:
+        step = await orchestrator.capture_payment(
+            db, payment_id, scope, amount, settle=_settle(store)
+        )
+        return _answer(step)
 
     return await uow.write_flow(flow)
 
@@ -185,8 +199,10 @@ async def capture_payment(
 async def cancel_payment(payment_id: str, uow: WriteWork) -> Response:
     scope = _scope(uow.principal)
 
-    async def flow(db: Database) -> tuple[BaseModel, int]:
-        return _answer(await orchestrator.cancel_payment(db, payment_id, scope))
+    async def flow(db: Database, store: Store) -> tuple[BaseModel, int]:
+        return _answer(
+            await orchestrator.cancel_payment(db, payment_id, scope, settle=_settle(store))
+        )
 
     return await uow.write_flow(flow)
 
@@ -219,7 +235,7 @@ async def create_refund(body: RefundIn, uow: RefundWork) -> Response:
     `failed`); 202 while its answer is awaited (the refund stays `pending`)."""
     scope = _scope(uow.principal)
 
-    async def flow(db: Database) -> tuple[BaseModel, int]:
+    async def flow(db: Database, _store: Store) -> tuple[BaseModel, int]:
         step = await orchestrator.refund_payment(
             db, payment_id=body.payment, merchant_id=scope, amount=body.amount, reason=body.reason
         )

@@ -11,18 +11,20 @@ attempt in flight until `payhub.payments.orchestrator.resolve_in_flight` asks th
 While an attempt is in flight the payment takes no other change (`payment_operation_in_
 progress`), so amounts never move under an outstanding request.
 
-Steps flush but never commit; callers run them in `Database.run_in_transaction`. The card
-security code (CVV) never reaches this module: it goes from the confirm request straight
-into the `CardData` the orchestrator sends.
+Steps never commit; callers run them in `Database.transact`. They speak SQLAlchemy Core
+through `payhub.db.sql.Sql` (on PostgreSQL straight to asyncpg: a payment takes some twenty
+statements, and the ORM's per-statement cost was most of its time) and hold rows as the
+records of `payhub.payments.rows`. The card security code (CVV) never reaches this module:
+it goes from the confirm request straight into the `CardData` the orchestrator sends.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.channels.base import CardData, CardType, ChannelResult, ChannelStatus
@@ -31,6 +33,7 @@ from payhub.core.errors import PayHubError
 from payhub.core.ids import is_id, new_id
 from payhub.core.metadata import validate_metadata
 from payhub.core.money import check_amount, check_currency
+from payhub.db.sql import Sql, as_sql, table_of
 from payhub.events import service as events
 from payhub.ledger import service as ledger
 from payhub.ledger.service import AccountSpec, JournalSpec, JournalView, PostingSpec, Side
@@ -44,6 +47,7 @@ from payhub.payments.objects import (
     refund_journal_id,
     refund_object,
 )
+from payhub.payments.rows import AttemptRow, PaymentRow, RefundRow
 from payhub.routing import service as routing
 from payhub.routing.base import Context, Ranking, Result
 from payhub.routing.engine import Decision
@@ -53,7 +57,10 @@ AUTHORIZATION_TTL = timedelta(days=7)
 # Daily limits count the merchant's day in China time (UTC+8, no daylight saving).
 MERCHANT_DAY = timezone(timedelta(hours=8))
 CaptureMethod = Literal["automatic", "manual"]
-CallKind = Literal["authorize", "capture", "void", "refund"]
+CallKind = Literal["authorize", "sale", "capture", "void", "refund"]
+# The calls that ask for the card's money (an authorisation, or a sale: an authorisation
+# captured in the same message): they are routed, cascaded and learned from.
+AUTHORIZING: tuple[CallKind, ...] = ("authorize", "sale")
 
 # Statuses whose amounts count against the daily limit.
 _COUNTED = ("requires_confirmation", "processing", "requires_capture", "succeeded")
@@ -84,9 +91,9 @@ class Step:
     refund concerned (if any), and the refusal to answer with once committed (a decline of
     a capture, void or refund is recorded first, then reported)."""
 
-    payment: Payment
+    payment: PaymentRow
     call: ChannelCall | None = None
-    refund: Refund | None = None
+    refund: RefundRow | None = None
     error: PayHubError | None = None
     # The card for authorisations, held in memory only between transactions.
     card: CardData | None = field(default=None, repr=False)
@@ -98,37 +105,121 @@ class Step:
 
 
 # ------------------------------------------------------------------------------------ helpers
+# ------------------------------------------------------------------------------ statements
+
+_PAYMENTS = table_of(Payment)
+_ATTEMPTS = table_of(PaymentAttempt)
+_REFUNDS = table_of(Refund)
+# What never changes after create: everything else is written back by `_save`.
+_FIXED = {"id", "merchant_id", "customer_id", "payment_method", "amount", "currency",
+          "capture_method", "scene", "created_at"}  # fmt: skip
+
+_PAYMENT = select(_PAYMENTS).where(_PAYMENTS.c.id == bindparam("id"))
+_PAYMENT_FOR_UPDATE = _PAYMENT.with_for_update()
+_INSERT_PAYMENT = insert(_PAYMENTS)
+_SAVE_PAYMENT = (
+    update(_PAYMENTS)
+    .where(_PAYMENTS.c.id == bindparam("payment_key"))
+    .values({c.name: bindparam(c.name) for c in _PAYMENTS.c if c.name not in _FIXED})
+)
+_ATTEMPT_KIND = select(_ATTEMPTS.c.kind).where(_ATTEMPTS.c.id == bindparam("id"))
+# A payment (locked) with one of its attempts: every change to an attempt is made under its
+# payment's lock, so the attempt needs no lock of its own.
+_PAYMENT_AND_ATTEMPT = (
+    select(_PAYMENTS, *(c.label(f"attempt_{c.name}") for c in _ATTEMPTS.c))
+    .join(
+        _ATTEMPTS,
+        (_ATTEMPTS.c.id == bindparam("attempt_id")) & (_ATTEMPTS.c.payment_id == _PAYMENTS.c.id),
+    )
+    .where(_PAYMENTS.c.id == bindparam("id"))
+    .with_for_update(of=_PAYMENTS)
+)
+_INSERT_ATTEMPT = insert(_ATTEMPTS)
+_SAVE_ATTEMPT = (
+    update(_ATTEMPTS)
+    .where(_ATTEMPTS.c.id == bindparam("attempt_key"))
+    .values(
+        {
+            c.name: bindparam(c.name)
+            for c in _ATTEMPTS.c
+            if c.name in ("status", "raw_code", "raw_message", "catalogue_code", "latency_ms")
+        }
+    )
+)
+_AUTHORIZE_TRIES = select(_ATTEMPTS.c.channel_id, _ATTEMPTS.c.latency_ms).where(
+    _ATTEMPTS.c.payment_id == bindparam("payment_id"),
+    or_(*(_ATTEMPTS.c.kind == kind for kind in AUTHORIZING)),
+)
+_ATTEMPTS_OF = (
+    select(_ATTEMPTS)
+    .where(_ATTEMPTS.c.payment_id == bindparam("payment_id"))
+    .order_by(_ATTEMPTS.c.id)
+)
+_REFUND = select(_REFUNDS).where(_REFUNDS.c.id == bindparam("id"))
+_REFUND_FOR_UPDATE = _REFUND.with_for_update()
+_INSERT_REFUND = insert(_REFUNDS)
+_SAVE_REFUND = (
+    update(_REFUNDS)
+    .where(_REFUNDS.c.id == bindparam("refund_key"))
+    .values(
+        {
+            c.name: bindparam(c.name)
+            for c in _REFUNDS.c
+            if c.name in ("status", "failure_code", "updated_at")
+        }
+    )
+)
+# Today's amount of a merchant's payments that count against its daily limit.
+_USED_TODAY = select(func.coalesce(func.sum(_PAYMENTS.c.amount), 0)).where(
+    _PAYMENTS.c.merchant_id == bindparam("merchant_id"),
+    _PAYMENTS.c.created_at >= bindparam("day_start"),
+    _PAYMENTS.c.id != bindparam("exclude"),
+    or_(*(_PAYMENTS.c.status == s for s in _COUNTED)),
+)
+
+
+# ------------------------------------------------------------------------------------ helpers
 
 
 async def _payment_row(
-    session: AsyncSession, payment_id: str, merchant_id: str | None, *, lock: bool = False
-) -> Payment:
+    tx: AsyncSession | Sql, payment_id: str, merchant_id: str | None, *, lock: bool = False
+) -> PaymentRow:
     """A payment the caller may see (`merchant_id` None: the operator); another merchant's
     payment is `payment_not_found`, exactly like a missing one."""
     if not is_id(payment_id, "pay"):
         raise PayHubError("payment_not_found", payment=str(payment_id)[:40])
-    query = select(Payment).where(Payment.id == payment_id)
-    if lock:
-        query = query.with_for_update()
-    row = (await session.execute(query)).scalar_one_or_none()
-    if row is None or (merchant_id is not None and row.merchant_id != merchant_id):
+    sql = await as_sql(tx)
+    found = await sql.one(_PAYMENT_FOR_UPDATE if lock else _PAYMENT, id=payment_id)
+    if found is None or (merchant_id is not None and found["merchant_id"] != merchant_id):
         raise PayHubError("payment_not_found", payment=payment_id)
-    return row
+    return PaymentRow.of(found)
 
 
-def _unexpected(row: Payment, action: str) -> PayHubError:
+def _touch(row: PaymentRow) -> None:
+    row.updated_at = clock.now()
+
+
+async def _save(sql: Sql, row: PaymentRow) -> None:
+    """Write back what a step changed: every mutable column (one statement shape), once per
+    step, after its changes and events."""
+    values = row.values()
+    for name in _FIXED:
+        del values[name]
+    await sql.defer(_SAVE_PAYMENT, payment_key=row.id, **values)
+
+
+def _unexpected(row: PaymentRow, action: str) -> PayHubError:
     return PayHubError("payment_unexpected_state", status=row.status, action=action)
 
 
-async def _require_idle(session: AsyncSession, row: Payment) -> None:
+async def _require_idle(sql: Sql, row: PaymentRow) -> None:
     if row.in_flight_attempt_id is not None:
-        attempt = await session.get(PaymentAttempt, row.in_flight_attempt_id)
-        kind = attempt.kind if attempt is not None else "request"
-        raise PayHubError("payment_operation_in_progress", operation=kind)
+        kind = await sql.value(_ATTEMPT_KIND, id=row.in_flight_attempt_id)
+        raise PayHubError("payment_operation_in_progress", operation=kind or "request")
 
 
 async def _check_limits(
-    session: AsyncSession, merchant: MerchantView, amount: int, *, exclude: str | None = None
+    sql: Sql, merchant: MerchantView, amount: int, *, exclude: str | None = None
 ) -> list[dict[str, Any]]:
     """The merchant's per-payment and daily limits (the risk decision point's first rules);
     returns what each check saw, for the payment's recorded decision."""
@@ -141,36 +232,29 @@ async def _check_limits(
         return checks
     local = clock.now().astimezone(MERCHANT_DAY)
     day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    query = select(func.coalesce(func.sum(Payment.amount), 0)).where(
-        Payment.merchant_id == merchant.id,
-        Payment.created_at >= day_start,
-        Payment.status.in_(_COUNTED),
+    today = int(
+        await sql.value(
+            _USED_TODAY, merchant_id=merchant.id, day_start=day_start, exclude=exclude or ""
+        )
     )
-    if exclude is not None:
-        query = query.where(Payment.id != exclude)
-    today = int((await session.execute(query)).scalar_one())
     if today + amount > merchant.daily_limit:
         raise PayHubError("amount_over_limit", param="amount", limit="daily_limit")
     checks.append({"rule": "daily_limit", "limit": merchant.daily_limit, "used_today": today})
     return checks
 
 
-async def _emit(session: AsyncSession, type: str, row: Payment, **extra: Any) -> None:
+async def _emit(sql: Sql, type: str, row: PaymentRow, **extra: Any) -> None:
     await events.emit(
-        session,
+        sql,
         type=type,
         merchant_id=row.merchant_id,
         data={"object": payment_object(row), **extra},
     )
 
 
-def _touch(row: Payment) -> None:
-    row.updated_at = clock.now()
-
-
 async def _open_attempt(
-    session: AsyncSession,
-    row: Payment,
+    sql: Sql,
+    row: PaymentRow,
     kind: CallKind,
     channel_id: str,
     amount: int | None,
@@ -178,8 +262,9 @@ async def _open_attempt(
     refund_id: str | None = None,
 ) -> ChannelCall:
     """Commit-before-call: the attempt exists, with our request id, before the channel hears
-    of it, so no answer can ever arrive for a request we have no record of."""
-    attempt = PaymentAttempt(
+    of it, so no answer can ever arrive for a request we have no record of. (The caller
+    saves the payment, which now names the attempt as its attempt in flight.)"""
+    attempt = AttemptRow(
         id=new_id("att"),
         payment_id=row.id,
         kind=kind,
@@ -194,10 +279,8 @@ async def _open_attempt(
         refund_id=refund_id,
         created_at=clock.now(),
     )
-    session.add(attempt)
+    await sql.defer(_INSERT_ATTEMPT, **attempt.values())
     row.in_flight_attempt_id = attempt.id
-    _touch(row)
-    await session.flush()
     return ChannelCall(
         attempt_id=attempt.id,
         payment_id=row.id,
@@ -217,7 +300,7 @@ async def _open_attempt(
 
 
 async def create_payment(
-    session: AsyncSession,
+    tx: AsyncSession | Sql,
     *,
     merchant_id: str,
     amount: int,
@@ -228,7 +311,7 @@ async def create_payment(
     scene: str = "local_services",
     description: str | None = None,
     metadata: dict[str, Any] | None = None,
-) -> Payment:
+) -> PaymentRow:
     """A payment in `requires_confirmation`. Refused (nothing written) with `amount_invalid`,
     `amount_too_large`, `currency_invalid`, `currency_mismatch`, `merchant_suspended`,
     `amount_over_limit`, `customer_not_found`, `payment_method_not_found`,
@@ -243,21 +326,23 @@ async def create_payment(
         raise PayHubError("validation_error", param="description", detail="at most 500 characters")
     metadata = dict(metadata or {})
     validate_metadata(metadata)
-    merchant = await merchants.require_active_merchant(session, merchant_id)
+    sql = await as_sql(tx)
+    merchant = await merchants.require_active_merchant(sql, merchant_id)
     if currency != merchant.currency:
         raise PayHubError(
             "currency_mismatch",
             param="currency",
             detail=f"the merchant takes payments in {merchant.currency}, not {currency}",
         )
-    await _check_limits(session, merchant, amount)
-    if customer_id is not None:
-        await merchants.get_customer(session, customer_id, merchant_id=merchant_id)
-    card = await vault.get_card(session, payment_method, merchant_id=merchant_id)
+    await _check_limits(sql, merchant, amount)
+    card = await vault.get_card(sql, payment_method, merchant_id=merchant_id)
     if customer_id is not None and card.customer_id != customer_id:
+        # Tell a customer that does not exist (or is another merchant's) from a card that
+        # is not this customer's.
+        await merchants.get_customer(sql, customer_id, merchant_id=merchant_id)
         raise PayHubError("payment_method_not_found", param="payment_method")
     now = clock.now()
-    row = Payment(
+    row = PaymentRow(
         id=new_id("pay"),
         merchant_id=merchant_id,
         customer_id=customer_id if customer_id is not None else card.customer_id,
@@ -271,7 +356,7 @@ async def create_payment(
         status="requires_confirmation",
         scene=scene,
         description=description,
-        metadata_=metadata,
+        metadata=metadata,
         channel_id=None,
         authorization_ref=None,
         failure_code=None,
@@ -283,15 +368,14 @@ async def create_payment(
         created_at=now,
         updated_at=now,
     )
-    session.add(row)
-    await session.flush()
+    await sql.defer(_INSERT_PAYMENT, **row.values())
     return row
 
 
 async def get_payment(
-    session: AsyncSession, payment_id: str, *, merchant_id: str | None
-) -> Payment:
-    return await _payment_row(session, payment_id, merchant_id)
+    tx: AsyncSession | Sql, payment_id: str, *, merchant_id: str | None
+) -> PaymentRow:
+    return await _payment_row(tx, payment_id, merchant_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,25 +391,25 @@ class PaymentFilter:
 
 
 async def list_payments(
-    session: AsyncSession, filters: PaymentFilter, *, limit: int, starting_after: str | None
-) -> tuple[list[Payment], bool]:
+    tx: AsyncSession | Sql, filters: PaymentFilter, *, limit: int, starting_after: str | None
+) -> tuple[list[PaymentRow], bool]:
     """Newest first, a page of `limit` after the cursor; and whether more follow."""
-    query = select(Payment).order_by(Payment.id.desc()).limit(limit + 1)
+    query = select(_PAYMENTS).order_by(_PAYMENTS.c.id.desc()).limit(limit + 1)
     if filters.merchant_id is not None:
-        query = query.where(Payment.merchant_id == filters.merchant_id)
+        query = query.where(_PAYMENTS.c.merchant_id == filters.merchant_id)
     if filters.status is not None:
-        query = query.where(Payment.status == filters.status)
+        query = query.where(_PAYMENTS.c.status == filters.status)
     if filters.customer_id is not None:
-        query = query.where(Payment.customer_id == filters.customer_id)
+        query = query.where(_PAYMENTS.c.customer_id == filters.customer_id)
     if filters.scene is not None:
-        query = query.where(Payment.scene == filters.scene)
+        query = query.where(_PAYMENTS.c.scene == filters.scene)
     if filters.created_from is not None:
-        query = query.where(Payment.created_at >= filters.created_from)
+        query = query.where(_PAYMENTS.c.created_at >= filters.created_from)
     if filters.created_to is not None:
-        query = query.where(Payment.created_at < filters.created_to)
+        query = query.where(_PAYMENTS.c.created_at < filters.created_to)
     if starting_after is not None:
-        query = query.where(Payment.id < starting_after)
-    rows = list((await session.execute(query)).scalars().all())
+        query = query.where(_PAYMENTS.c.id < starting_after)
+    rows = [PaymentRow.of(r) for r in await (await as_sql(tx)).all_once(query)]
     return rows[:limit], len(rows) > limit
 
 
@@ -349,19 +433,20 @@ def _card_for_channel(revealed: vault.RevealedCard, cvv: str | None) -> CardData
 
 
 async def start_confirm(
-    session: AsyncSession, payment_id: str, merchant_id: str | None, cvv: str | None
+    tx: AsyncSession | Sql, payment_id: str, merchant_id: str | None, cvv: str | None
 ) -> Step:
     """Check limits again (today's payments may have grown since create), route, and commit
     the payment as `processing` with its first authorisation attempt and its decision."""
-    row = await _payment_row(session, payment_id, merchant_id, lock=True)
+    sql = await as_sql(tx)
+    row = await _payment_row(sql, payment_id, merchant_id, lock=True)
     if row.status != "requires_confirmation":
         raise _unexpected(row, "confirmed")
-    merchant = await merchants.require_active_merchant(session, row.merchant_id)
-    checks = await _check_limits(session, merchant, row.amount, exclude=row.id)
-    revealed = await vault.reveal_card(session, row.payment_method)
+    merchant = await merchants.require_active_merchant(sql, row.merchant_id)
+    checks = await _check_limits(sql, merchant, row.amount, exclude=row.id)
+    revealed = await vault.reveal_card(sql, row.payment_method)
     card = _card_for_channel(revealed, cvv)
     adapters = channels.get_channels()
-    router = await routing.current_router(session, list(adapters))
+    router = await routing.current_router(sql, list(adapters))
     facts = {"issuer": revealed.issuer_code, "card_type": revealed.card_type}
     ctx = _routing_context(row, facts)
     decision = router.decide(ctx, routing.card_channels(adapters))
@@ -378,25 +463,26 @@ async def start_confirm(
     }
     row.status = "processing"
     _touch(row)
-    await session.flush()
-    await _emit(session, "payment.processing", row)
+    await _emit(sql, "payment.processing", row)
     if not decision.order:
-        await _fail(session, row, "card_not_permitted", "no channel takes this card")
+        await _fail(sql, row, "card_not_permitted", "no channel takes this card")
+        await _save(sql, row)
         return Step(row)
-    call = await _open_attempt(session, row, "authorize", decision.order[0], row.amount)
+    # Automatic capture asks for the money in the authorisation's own message.
+    kind: CallKind = "sale" if row.capture_method == "automatic" else "authorize"
+    call = await _open_attempt(sql, row, kind, decision.order[0], row.amount)
+    await _save(sql, row)
     return Step(row, call, card=card)
 
 
-async def _fail(session: AsyncSession, row: Payment, code: str, message: str | None) -> None:
+async def _fail(sql: Sql, row: PaymentRow, code: str, message: str | None) -> None:
     row.status = "failed"
     row.failure_code = code
     row.failure_message = (message or "")[:300] or None
-    _touch(row)
-    await session.flush()
-    await _emit(session, "payment.failed", row)
+    await _emit(sql, "payment.failed", row)
 
 
-def _routing_context(row: Payment, facts: dict[str, Any]) -> Context:
+def _routing_context(row: PaymentRow, facts: dict[str, Any]) -> Context:
     """What the router sees of a payment: never the card number."""
     return Context(
         payment_key=row.id,
@@ -410,38 +496,32 @@ def _routing_context(row: Payment, facts: dict[str, Any]) -> Context:
     )
 
 
-def routing_context(row: Payment) -> Context | None:
+def routing_context(row: PaymentRow) -> Context | None:
     """The routing context recorded at confirm (None before)."""
     decision = row.decision or {}
     facts = decision.get("context")
     return _routing_context(row, facts) if isinstance(facts, dict) else None
 
 
-async def _next_channel(session: AsyncSession, row: Payment, last: ChannelResult) -> str | None:
+async def _next_channel(sql: Sql, row: PaymentRow, last: ChannelResult) -> str | None:
     """After a refusal, the next channel the router allows: worked out from the stored order
     and the attempts so far (so a retried transaction picks the same one), within the time
     budget the attempts have left."""
-    attempts = (
-        await session.execute(
-            select(PaymentAttempt.channel_id, PaymentAttempt.latency_ms).where(
-                PaymentAttempt.payment_id == row.id, PaymentAttempt.kind == "authorize"
-            )
-        )
-    ).all()
+    attempts = await sql.all(_AUTHORIZE_TRIES, payment_id=row.id)
     order = list(((row.decision or {}).get("route") or {}).get("order") or [])
     adapters = channels.get_channels()
     return routing.get_router().next_channel(
         Decision(order, Ranking(order), [], {}),
-        tried=[a.channel_id for a in attempts],
+        tried=[a["channel_id"] for a in attempts],
         last=Result.of(last),
-        elapsed_ms=float(sum(a.latency_ms for a in attempts)),
+        elapsed_ms=float(sum(a["latency_ms"] for a in attempts)),
         channels={cid: a.info for cid, a in adapters.items()},
     )
 
 
 async def _on_authorization(
-    session: AsyncSession,
-    row: Payment,
+    sql: Sql,
+    row: PaymentRow,
     call: ChannelCall,
     result: ChannelResult,
     cascade: bool,
@@ -454,31 +534,39 @@ async def _on_authorization(
         row.authorized_at = now
         row.expires_at = now + AUTHORIZATION_TTL
         row.failure_code = row.failure_message = None
+        if call.kind == "sale":
+            # Captured by the same message: the money moves now.
+            await _captured(sql, row, call.attempt_id, row.amount)
+            return None
         if row.capture_method == "automatic":
-            # Stays `processing` until the capture's answer is in.
-            return await _open_attempt(session, row, "capture", call.channel_id, row.amount)
+            # (An authorisation from before sales: stays `processing` until its capture's
+            # answer is in.)
+            return await _open_attempt(sql, row, "capture", call.channel_id, row.amount)
         row.status = "requires_capture"
-        _touch(row)
-        await session.flush()
-        await _emit(session, "payment.requires_capture", row)
+        await _emit(sql, "payment.requires_capture", row)
         return None
     # Declined, refused or never received: a soft refusal may try the next channel (only
     # while the customer waits — a background resolution has no CVV to send again).
     if cascade:
-        following = await _next_channel(session, row, result)
+        following = await _next_channel(sql, row, result)
         if following is not None:
-            return await _open_attempt(session, row, "authorize", following, row.amount)
+            return await _open_attempt(sql, row, call.kind, following, row.amount)
     if result.status is ChannelStatus.NOT_FOUND:
-        await _fail(session, row, "channel_timeout", "the channel never received the request")
+        await _fail(sql, row, "channel_timeout", "the channel never received the request")
     else:
-        await _fail(session, row, result.error_code or "card_declined", result.raw_message)
+        await _fail(sql, row, result.error_code or "card_declined", result.raw_message)
     return None
 
 
 # ------------------------------------------------------------------------------------ capture
 
 
-def _accounts(row: Payment) -> tuple[AccountSpec, AccountSpec]:
+# Every capture and refund of a channel, and every one of a merchant, posts to the same
+# two accounts: spread over shards, concurrent payments do not queue on one balance row.
+PAYMENT_ACCOUNT_SHARDS = 16
+
+
+def _accounts(row: PaymentRow) -> tuple[AccountSpec, AccountSpec]:
     assert row.channel_id is not None
     return (
         AccountSpec(
@@ -486,6 +574,7 @@ def _accounts(row: Payment) -> tuple[AccountSpec, AccountSpec]:
             currency=row.currency,
             normal_side=Side.DEBIT,
             name=f"Clearing at {row.channel_id}",
+            shards=PAYMENT_ACCOUNT_SHARDS,
         ),
         AccountSpec(
             code=f"merchant:{row.merchant_id}:pending",
@@ -493,38 +582,42 @@ def _accounts(row: Payment) -> tuple[AccountSpec, AccountSpec]:
             normal_side=Side.CREDIT,
             name=f"Pending funds of {row.merchant_id}",
             owner=row.merchant_id,
+            shards=PAYMENT_ACCOUNT_SHARDS,
         ),
     )
 
 
-async def _post(
-    session: AsyncSession, row: Payment, journal_id: str, amount: int, *, refund: bool
-) -> None:
+async def _post(sql: Sql, row: PaymentRow, journal_id: str, amount: int, *, refund: bool) -> None:
     clearing, pending = _accounts(row)
-    await ledger.ensure_account(session, clearing)
-    await ledger.ensure_account(session, pending)
     debit, credit = (pending, clearing) if refund else (clearing, pending)
-    await ledger.post_journal(
-        session,
-        JournalSpec(
-            postings=(
-                PostingSpec(debit.code, Side.DEBIT, amount, row.currency),
-                PostingSpec(credit.code, Side.CREDIT, amount, row.currency),
-            ),
-            id=journal_id,
-            description=f"{'Refund' if refund else 'Capture'} of {row.id}",
-            metadata={"payment": row.id},
+    spec = JournalSpec(
+        postings=(
+            PostingSpec(debit.code, Side.DEBIT, amount, row.currency),
+            PostingSpec(credit.code, Side.CREDIT, amount, row.currency),
         ),
+        id=journal_id,
+        description=f"{'Refund' if refund else 'Capture'} of {row.id}",
+        metadata={"payment": row.id},
     )
+    try:
+        await ledger.record_journal(sql, spec)
+    except PayHubError as error:
+        if error.code != "account_not_found":
+            raise
+        # The first money of this merchant or channel in this currency: open its accounts
+        # (once, ever), then post.
+        await ledger.ensure_accounts(sql, [clearing, pending])
+        await ledger.record_journal(sql, spec)
 
 
 async def start_capture(
-    session: AsyncSession, payment_id: str, merchant_id: str | None, amount: int | None
+    tx: AsyncSession | Sql, payment_id: str, merchant_id: str | None, amount: int | None
 ) -> Step:
     """Capture all or part of what is still capturable; several captures may follow one
     another while the authorisation lasts."""
-    row = await _payment_row(session, payment_id, merchant_id, lock=True)
-    await _require_idle(session, row)
+    sql = await as_sql(tx)
+    row = await _payment_row(sql, payment_id, merchant_id, lock=True)
+    await _require_idle(sql, row)
     if row.status not in ("requires_capture", "succeeded") or row.amount_capturable == 0:
         raise _unexpected(row, "captured")
     if row.expires_at is not None and clock.now() >= row.expires_at:
@@ -535,22 +628,18 @@ async def start_capture(
             "capture_exceeds_authorized", param="amount", capturable=row.amount_capturable
         )
     assert row.channel_id is not None
-    return Step(row, await _open_attempt(session, row, "capture", row.channel_id, amount))
+    call = await _open_attempt(sql, row, "capture", row.channel_id, amount)
+    _touch(row)
+    await _save(sql, row)
+    return Step(row, call)
 
 
 async def _on_capture(
-    session: AsyncSession, row: Payment, call: ChannelCall, result: ChannelResult
+    sql: Sql, row: PaymentRow, call: ChannelCall, result: ChannelResult
 ) -> PayHubError | None:
     assert call.amount is not None
     if result.status is ChannelStatus.APPROVED:
-        row.amount_capturable -= call.amount
-        row.amount_captured += call.amount
-        first = row.status != "succeeded"
-        row.status = "succeeded"
-        _touch(row)
-        await session.flush()
-        await _post(session, row, capture_journal_id(call.attempt_id), call.amount, refund=False)
-        await _emit(session, "payment.succeeded" if first else "payment.captured", row)
+        await _captured(sql, row, call.attempt_id, call.amount)
         return None
     error = PayHubError(result.error_code or "channel_error")
     if row.status == "processing":
@@ -559,89 +648,102 @@ async def _on_capture(
         row.status = "requires_capture"
         row.failure_code = error.spec.code
         row.failure_message = (result.raw_message or "")[:300] or None
-        _touch(row)
-        await session.flush()
-        await _emit(session, "payment.requires_capture", row)
+        await _emit(sql, "payment.requires_capture", row)
         return None
     return error
+
+
+async def _captured(sql: Sql, row: PaymentRow, attempt_id: str, amount: int) -> None:
+    """`amount` was captured by the attempt: the payment's amounts, its journal, its event."""
+    row.amount_capturable -= amount
+    row.amount_captured += amount
+    first = row.status != "succeeded"
+    row.status = "succeeded"
+    await _post(sql, row, capture_journal_id(attempt_id), amount, refund=False)
+    await _emit(sql, "payment.succeeded" if first else "payment.captured", row)
 
 
 # ------------------------------------------------------------------------------------- cancel
 
 
-async def start_cancel(session: AsyncSession, payment_id: str, merchant_id: str | None) -> Step:
+async def start_cancel(tx: AsyncSession | Sql, payment_id: str, merchant_id: str | None) -> Step:
     """Cancel a payment before anything was captured; an authorisation is voided at its
     channel first."""
-    row = await _payment_row(session, payment_id, merchant_id, lock=True)
-    await _require_idle(session, row)
+    sql = await as_sql(tx)
+    row = await _payment_row(sql, payment_id, merchant_id, lock=True)
+    await _require_idle(sql, row)
     if row.status == "requires_confirmation":
-        await _canceled(session, row)
+        _touch(row)
+        await _canceled(sql, row)
+        await _save(sql, row)
         return Step(row)
     if row.status == "requires_capture" and row.amount_captured == 0:
         assert row.channel_id is not None
-        call = await _open_attempt(session, row, "void", row.channel_id, row.amount_capturable)
+        call = await _open_attempt(sql, row, "void", row.channel_id, row.amount_capturable)
+        _touch(row)
+        await _save(sql, row)
         return Step(row, call)
     raise _unexpected(row, "canceled")
 
 
-async def _canceled(session: AsyncSession, row: Payment) -> None:
+async def _canceled(sql: Sql, row: PaymentRow) -> None:
     row.status = "canceled"
     row.amount_capturable = 0
-    _touch(row)
-    await session.flush()
-    await _emit(session, "payment.canceled", row)
+    await _emit(sql, "payment.canceled", row)
 
 
-async def _on_void(
-    session: AsyncSession, row: Payment, result: ChannelResult
-) -> PayHubError | None:
+async def _on_void(sql: Sql, row: PaymentRow, result: ChannelResult) -> PayHubError | None:
     if result.status is ChannelStatus.APPROVED:
-        await _canceled(session, row)
+        await _canceled(sql, row)
         return None
     return PayHubError(result.error_code or "channel_error")
 
 
-async def start_expiry(session: AsyncSession, payment_id: str) -> Step | None:
+async def start_expiry(tx: AsyncSession | Sql, payment_id: str) -> Step | None:
     """Release an authorisation past `expires_at`: one never captured is voided at its
     channel (the void's answer cancels the payment); the uncaptured rest of a partly
     captured one simply lapses. None if the payment no longer qualifies."""
-    row = await _payment_row(session, payment_id, None, lock=True)
+    sql = await as_sql(tx)
+    row = await _payment_row(sql, payment_id, None, lock=True)
     expired = row.expires_at is not None and row.expires_at <= clock.now()
     if not expired or row.amount_capturable == 0 or row.in_flight_attempt_id is not None:
         return None
     if row.status == "requires_capture" and row.amount_captured == 0:
-        return await start_cancel(session, row.id, None)
+        return await start_cancel(sql, row.id, None)
     if row.status not in ("requires_capture", "succeeded"):
         return None
     row.amount_capturable = 0
     _touch(row)
-    await session.flush()
-    await _emit(session, "payment.authorization_expired", row)
+    await _emit(sql, "payment.authorization_expired", row)
+    await _save(sql, row)
     return Step(row)
 
 
-async def expired_authorizations(session: AsyncSession, *, limit: int) -> list[str]:
-    """Payments whose authorisation has lapsed with something still capturable."""
-    query = (
-        select(Payment.id)
-        .where(
-            Payment.amount_capturable > 0,
-            Payment.expires_at.is_not(None),
-            Payment.expires_at <= clock.now(),
-            Payment.status.in_(("requires_capture", "succeeded")),
-            Payment.in_flight_attempt_id.is_(None),
-        )
-        .order_by(Payment.expires_at)
-        .limit(limit)
+_EXPIRED = (
+    select(_PAYMENTS.c.id)
+    .where(
+        _PAYMENTS.c.amount_capturable > 0,
+        _PAYMENTS.c.expires_at.is_not(None),
+        _PAYMENTS.c.expires_at <= bindparam("now"),
+        or_(_PAYMENTS.c.status == "requires_capture", _PAYMENTS.c.status == "succeeded"),
+        _PAYMENTS.c.in_flight_attempt_id.is_(None),
     )
-    return list((await session.execute(query)).scalars().all())
+    .order_by(_PAYMENTS.c.expires_at)
+    .limit(bindparam("limit"))
+)
+
+
+async def expired_authorizations(tx: AsyncSession | Sql, *, limit: int) -> list[str]:
+    """Payments whose authorisation has lapsed with something still capturable."""
+    rows = await (await as_sql(tx)).all(_EXPIRED, now=clock.now(), limit=limit)
+    return [r["id"] for r in rows]
 
 
 # ------------------------------------------------------------------------------------ refunds
 
 
 async def start_refund(
-    session: AsyncSession,
+    tx: AsyncSession | Sql,
     *,
     payment_id: str,
     merchant_id: str | None,
@@ -650,10 +752,11 @@ async def start_refund(
 ) -> Step:
     """A `pending` refund of all or part of what was captured and not yet refunded, and its
     attempt at the payment's channel."""
-    row = await _payment_row(session, payment_id, merchant_id, lock=True)
+    sql = await as_sql(tx)
+    row = await _payment_row(sql, payment_id, merchant_id, lock=True)
     if reason is not None and len(reason) > 200:
         raise PayHubError("validation_error", param="reason", detail="at most 200 characters")
-    await _require_idle(session, row)
+    await _require_idle(sql, row)
     if row.amount_captured == 0:
         raise _unexpected(row, "refunded")
     refundable = row.amount_captured - row.amount_refunded
@@ -662,7 +765,7 @@ async def start_refund(
         raise PayHubError("refund_exceeds_captured", param="amount", refundable=refundable)
     assert row.channel_id is not None
     now = clock.now()
-    refund = Refund(
+    refund = RefundRow(
         id=new_id("re"),
         payment_id=row.id,
         merchant_id=row.merchant_id,
@@ -674,61 +777,74 @@ async def start_refund(
         created_at=now,
         updated_at=now,
     )
-    session.add(refund)
-    await session.flush()
-    call = await _open_attempt(session, row, "refund", row.channel_id, amount, refund_id=refund.id)
+    await sql.defer(_INSERT_REFUND, **refund.values())
+    call = await _open_attempt(sql, row, "refund", row.channel_id, amount, refund_id=refund.id)
+    _touch(row)
+    await _save(sql, row)
     return Step(row, call, refund=refund)
 
 
 async def _on_refund(
-    session: AsyncSession, row: Payment, call: ChannelCall, result: ChannelResult
-) -> Refund:
+    sql: Sql, row: PaymentRow, call: ChannelCall, result: ChannelResult
+) -> RefundRow:
     assert call.refund_id is not None and call.amount is not None
-    refund = await session.get(Refund, call.refund_id, with_for_update=True)
-    assert refund is not None
+    found = await sql.one(_REFUND_FOR_UPDATE, id=call.refund_id)
+    assert found is not None
+    refund = RefundRow.of(found)
     refund.updated_at = clock.now()
     if result.status is ChannelStatus.APPROVED:
         refund.status = "succeeded"
         row.amount_refunded += call.amount
-        _touch(row)
-        await session.flush()
-        await _post(session, row, refund_journal_id(refund.id), call.amount, refund=True)
-        await _emit(session, "refund.succeeded", row, refund=refund_object(refund))
+        await _save_refund(sql, refund)
+        await _post(sql, row, refund_journal_id(refund.id), call.amount, refund=True)
+        await _emit(sql, "refund.succeeded", row, refund=refund_object(refund))
     else:
         # Declined, refused or never received: nothing was returned to the card.
         refund.status = "failed"
         refund.failure_code = result.error_code or "channel_timeout"
-        _touch(row)
-        await session.flush()
-        await _emit(session, "refund.failed", row, refund=refund_object(refund))
+        await _save_refund(sql, refund)
+        await _emit(sql, "refund.failed", row, refund=refund_object(refund))
     return refund
 
 
-async def get_refund(session: AsyncSession, refund_id: str, *, merchant_id: str | None) -> Refund:
-    row = await session.get(Refund, refund_id) if is_id(refund_id, "re") else None
-    if row is None or (merchant_id is not None and row.merchant_id != merchant_id):
+async def _save_refund(sql: Sql, refund: RefundRow) -> None:
+    await sql.defer(
+        _SAVE_REFUND,
+        refund_key=refund.id,
+        status=refund.status,
+        failure_code=refund.failure_code,
+        updated_at=refund.updated_at,
+    )
+
+
+async def get_refund(
+    tx: AsyncSession | Sql, refund_id: str, *, merchant_id: str | None
+) -> RefundRow:
+    found = await (await as_sql(tx)).one(_REFUND, id=refund_id) if is_id(refund_id, "re") else None
+    if found is None or (merchant_id is not None and found["merchant_id"] != merchant_id):
         raise PayHubError("refund_not_found", refund=str(refund_id)[:40])
-    return row
+    return RefundRow.of(found)
 
 
 async def list_refunds(
-    session: AsyncSession,
+    tx: AsyncSession | Sql,
     *,
     merchant_id: str | None,
     payment_id: str | None,
     limit: int,
     starting_after: str | None,
-) -> tuple[list[Refund], bool]:
+) -> tuple[list[RefundRow], bool]:
     """Newest first; a payment the caller cannot see is `payment_not_found`."""
-    query = select(Refund).order_by(Refund.id.desc()).limit(limit + 1)
+    sql = await as_sql(tx)
+    query = select(_REFUNDS).order_by(_REFUNDS.c.id.desc()).limit(limit + 1)
     if merchant_id is not None:
-        query = query.where(Refund.merchant_id == merchant_id)
+        query = query.where(_REFUNDS.c.merchant_id == merchant_id)
     if payment_id is not None:
-        await _payment_row(session, payment_id, merchant_id)
-        query = query.where(Refund.payment_id == payment_id)
+        await _payment_row(sql, payment_id, merchant_id)
+        query = query.where(_REFUNDS.c.payment_id == payment_id)
     if starting_after is not None:
-        query = query.where(Refund.id < starting_after)
-    rows = list((await session.execute(query)).scalars().all())
+        query = query.where(_REFUNDS.c.id < starting_after)
+    rows = [RefundRow.of(r) for r in await sql.all_once(query)]
     return rows[:limit], len(rows) > limit
 
 
@@ -736,7 +852,7 @@ async def list_refunds(
 
 
 async def record_answer(
-    session: AsyncSession,
+    tx: AsyncSession | Sql,
     call: ChannelCall,
     result: ChannelResult,
     *,
@@ -747,11 +863,13 @@ async def record_answer(
     its event, in this one transaction. An answer for an attempt that is no longer in flight
     (another process settled it first) changes nothing. Timeout and lost answers keep the
     attempt in flight for the resolver."""
-    row = await _payment_row(session, call.payment_id, None, lock=True)
-    attempt = await session.get(PaymentAttempt, call.attempt_id, with_for_update=True)
-    if attempt is None or attempt.status not in UNRESOLVED:
-        return Step(row)
-    if row.in_flight_attempt_id != attempt.id:
+    sql = await as_sql(tx)
+    both = await sql.one(_PAYMENT_AND_ATTEMPT, id=call.payment_id, attempt_id=call.attempt_id)
+    if both is None:
+        return Step(await _payment_row(sql, call.payment_id, None, lock=True))
+    row = PaymentRow.of(both)
+    attempt = AttemptRow.of({f.name: both[f"attempt_{f.name}"] for f in fields(AttemptRow)})
+    if attempt.status not in UNRESOLVED or row.in_flight_attempt_id != attempt.id:
         return Step(row)
     was = attempt.status
     attempt.status = result.status.value
@@ -763,78 +881,89 @@ async def record_answer(
     attempt.catalogue_code = result.error_code
     if not by_query:
         attempt.latency_ms = result.latency_ms
+    await sql.defer(
+        _SAVE_ATTEMPT,
+        attempt_key=attempt.id,
+        status=attempt.status,
+        raw_code=attempt.raw_code,
+        raw_message=attempt.raw_message,
+        catalogue_code=attempt.catalogue_code,
+        latency_ms=attempt.latency_ms,
+    )
+    _touch(row)
     if not result.outcome_known:
-        if call.kind == "authorize":
+        if call.kind in AUTHORIZING:
             row.channel_id = call.channel_id
-        _touch(row)
-        await session.flush()
+        await _save(sql, row)
         return Step(row)
     row.in_flight_attempt_id = None
     step = Step(row)
-    if call.kind == "authorize":
-        step.call = await _on_authorization(session, row, call, result, cascade)
+    if call.kind in AUTHORIZING:
+        step.call = await _on_authorization(sql, row, call, result, cascade)
     elif call.kind == "capture":
-        step.error = await _on_capture(session, row, call, result)
+        step.error = await _on_capture(sql, row, call, result)
     elif call.kind == "void":
-        step.error = await _on_void(session, row, result)
+        step.error = await _on_void(sql, row, result)
     else:
-        step.refund = await _on_refund(session, row, call, result)
-    if step.call is None:
-        _touch(row)
-        await session.flush()
+        step.refund = await _on_refund(sql, row, call, result)
+    await _save(sql, row)
     return step
 
 
+_UNRESOLVED = (
+    select(
+        _ATTEMPTS,
+        _PAYMENTS.c.currency,
+        _PAYMENTS.c.merchant_id,
+        _PAYMENTS.c.scene,
+        _PAYMENTS.c.authorization_ref,
+    )
+    .join(_PAYMENTS, _PAYMENTS.c.in_flight_attempt_id == _ATTEMPTS.c.id)
+    .where(
+        or_(
+            _ATTEMPTS.c.status == "timeout",
+            _ATTEMPTS.c.status == "lost",
+            (_ATTEMPTS.c.status == "pending") & (_ATTEMPTS.c.created_at <= bindparam("cutoff")),
+        )
+    )
+    .order_by(_ATTEMPTS.c.id)
+    .limit(bindparam("limit"))
+)
+
+
 async def unresolved_calls(
-    session: AsyncSession, *, grace: timedelta, limit: int
+    tx: AsyncSession | Sql, *, grace: timedelta, limit: int
 ) -> list[ChannelCall]:
     """Attempts in flight whose answer is unknown: timed out, lost, or `pending` for longer
     than any channel takes (the process that sent it is gone)."""
-    cutoff = clock.now() - grace
-    query = (
-        select(PaymentAttempt, Payment)
-        .join(Payment, Payment.in_flight_attempt_id == PaymentAttempt.id)
-        .where(
-            (PaymentAttempt.status.in_(("timeout", "lost")))
-            | ((PaymentAttempt.status == "pending") & (PaymentAttempt.created_at <= cutoff))
+    rows = await (await as_sql(tx)).all(_UNRESOLVED, cutoff=clock.now() - grace, limit=limit)
+    return [
+        ChannelCall(
+            attempt_id=r["id"],
+            payment_id=r["payment_id"],
+            kind=cast(CallKind, r["kind"]),
+            channel_id=r["channel_id"],
+            request_id=r["request_id"],
+            amount=r["amount"],
+            currency=r["currency"],
+            merchant_id=r["merchant_id"],
+            scene=r["scene"],
+            authorization_ref=r["authorization_ref"],
+            refund_id=r["refund_id"],
         )
-        .order_by(PaymentAttempt.id)
-        .limit(limit)
-    )
-    calls = []
-    for attempt, payment in (await session.execute(query)).all():
-        kind = cast(CallKind, attempt.kind)
-        calls.append(
-            ChannelCall(
-                attempt_id=attempt.id,
-                payment_id=payment.id,
-                kind=kind,
-                channel_id=attempt.channel_id,
-                request_id=attempt.request_id,
-                amount=attempt.amount,
-                currency=payment.currency,
-                merchant_id=payment.merchant_id,
-                scene=payment.scene,
-                authorization_ref=payment.authorization_ref,
-                refund_id=attempt.refund_id,
-            )
-        )
-    return calls
+        for r in rows
+    ]
 
 
 # ----------------------------------------------------------------------------- money trail
 
 
 async def list_attempts(
-    session: AsyncSession, payment_id: str, *, merchant_id: str | None
-) -> list[PaymentAttempt]:
-    row = await _payment_row(session, payment_id, merchant_id)
-    query = (
-        select(PaymentAttempt)
-        .where(PaymentAttempt.payment_id == row.id)
-        .order_by(PaymentAttempt.id)
-    )
-    return list((await session.execute(query)).scalars().all())
+    tx: AsyncSession | Sql, payment_id: str, *, merchant_id: str | None
+) -> list[AttemptRow]:
+    sql = await as_sql(tx)
+    row = await _payment_row(sql, payment_id, merchant_id)
+    return [AttemptRow.of(r) for r in await sql.all(_ATTEMPTS_OF, payment_id=row.id)]
 
 
 async def list_journals(
@@ -843,8 +972,8 @@ async def list_journals(
     """The ledger journals of a payment (its captures and refunds), oldest first."""
     attempts = await list_attempts(session, payment_id, merchant_id=merchant_id)
     ids = [
-        capture_journal_id(a.id) if a.kind == "capture" else refund_journal_id(a.refund_id or "")
+        refund_journal_id(a.refund_id or "") if a.kind == "refund" else capture_journal_id(a.id)
         for a in attempts
-        if a.status == "approved" and a.kind in ("capture", "refund")
+        if a.status == "approved" and a.kind in ("sale", "capture", "refund")
     ]
     return [await ledger.get_journal(session, journal_id) for journal_id in ids]

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from payhub.core import clock
 from payhub.core.errors import PayHubError
 from payhub.db.session import RetryTransaction
+from payhub.db.sql import Sql, as_sql, table_of
 from payhub.routing.engine import DEFAULT_RULES, Conditions, Rule, RuleSet
 from payhub.routing.models import RoutingRuleSet
 
@@ -155,14 +156,17 @@ def default_view() -> RuleSetView:
     )
 
 
-async def active_rules(session: AsyncSession, *, channels: Collection[str]) -> RuleSet:
+_SETS = table_of(RoutingRuleSet)
+_ACTIVE_VERSION = select(_SETS.c.version).where(_SETS.c.active.is_(True))
+_ACTIVE_RULES = select(_SETS.c.version, _SETS.c.rules).where(_SETS.c.active.is_(True))
+
+
+async def active_rules(tx: AsyncSession | Sql, *, channels: Collection[str]) -> RuleSet:
     """The active rule set (the shipped default when none was written)."""
-    row = (
-        await session.execute(select(RoutingRuleSet).where(RoutingRuleSet.active.is_(True)))
-    ).scalar_one_or_none()
+    row = await (await as_sql(tx)).one(_ACTIVE_RULES)
     if row is None:
         return DEFAULT_RULES
-    return RuleSet(row.version, parse_rules(row.rules, channels=channels))
+    return RuleSet(row["version"], parse_rules(row["rules"], channels=channels))
 
 
 async def active_view(session: AsyncSession) -> RuleSetView:
@@ -219,10 +223,8 @@ async def publish(
     return _view(row)
 
 
-async def active_version(session: AsyncSession) -> int:
-    version = (
-        await session.execute(select(RoutingRuleSet.version).where(RoutingRuleSet.active.is_(True)))
-    ).scalar_one_or_none()
+async def active_version(tx: AsyncSession | Sql) -> int:
+    version = await (await as_sql(tx)).value(_ACTIVE_VERSION)
     return DEFAULT_RULES.version if version is None else int(version)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.channels.base import ChannelAdapter, ChannelInfo, ChannelKind
 from payhub.core.config import get_settings
+from payhub.db.sql import Sql
 from payhub.routing import rules
 from payhub.routing.base import Ranker, StaticRanker
 from payhub.routing.engine import DEFAULT_RULES, Router
@@ -59,12 +60,12 @@ def card_channels(adapters: Mapping[str, ChannelAdapter]) -> list[ChannelInfo]:
     return [a.info for a in adapters.values() if a.info.kind is ChannelKind.CARD]
 
 
-async def current_router(session: AsyncSession, channel_ids: list[str]) -> Router:
+async def current_router(tx: AsyncSession | Sql, channel_ids: list[str]) -> Router:
     """The router, following the active rule version (one indexed lookup per decision)."""
     router = get_router()
-    version = await rules.active_version(session)
+    version = await rules.active_version(tx)
     if version != router.rules.version:
-        router.rules = await rules.active_rules(session, channels=channel_ids)
+        router.rules = await rules.active_rules(tx, channels=channel_ids)
     return router
 
 

@@ -50,9 +50,12 @@ def _master_key() -> bytes:
 
 
 def _unwrap(row: DataKey) -> UnwrappedKey:
-    return UnwrappedKey(
-        row.version, crypto.unwrap_data_key(_master_key(), row.wrapped_key, row.version)
-    )
+    return unwrap(row.version, row.wrapped_key)
+
+
+def unwrap(version: int, wrapped_key: bytes) -> UnwrappedKey:
+    """A data key read with its row (by a caller that joined it in), unwrapped."""
+    return UnwrappedKey(version, crypto.unwrap_data_key(_master_key(), wrapped_key, version))
 
 
 async def _insert_next_version(session: AsyncSession) -> DataKey | None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,9 +25,10 @@ from payhub.core import clock
 from payhub.core.config import get_settings
 from payhub.core.errors import PayHubError
 from payhub.core.ids import new_id
+from payhub.db.sql import Row, Sql, as_sql, columns_of, table_of
 from payhub.vault import bins, crypto, keys, validation
 from payhub.vault.crypto import VaultIntegrityError
-from payhub.vault.models import VaultBankAccount, VaultCard
+from payhub.vault.models import DataKey, VaultBankAccount, VaultCard
 
 CARD_PREFIX = "card"
 BANK_ACCOUNT_PREFIX = "ba"
@@ -111,23 +112,24 @@ def _issuer_names(code: str) -> tuple[str, str]:
     return (issuer.name_en, issuer.name_zh) if issuer is not None else (code, code)
 
 
-def _card_view(row: VaultCard) -> CardView:
-    name_en, name_zh = _issuer_names(row.issuer_code)
+def _card_view(row: VaultCard | Row) -> CardView:
+    c = columns_of(row) if isinstance(row, VaultCard) else row
+    name_en, name_zh = _issuer_names(c["issuer_code"])
     return CardView(
-        token=row.token,
-        merchant_id=row.merchant_id,
-        customer_id=row.customer_id,
-        first6=row.first6,
-        last4=row.last4,
-        brand=row.brand,
-        card_type=row.card_type,
-        issuer_code=row.issuer_code,
+        token=c["token"],
+        merchant_id=c["merchant_id"],
+        customer_id=c["customer_id"],
+        first6=c["first6"],
+        last4=c["last4"],
+        brand=c["brand"],
+        card_type=c["card_type"],
+        issuer_code=c["issuer_code"],
         issuer_name_en=name_en,
         issuer_name_zh=name_zh,
-        exp_month=row.exp_month,
-        exp_year=row.exp_year,
-        fingerprint=row.fingerprint,
-        created_at=row.created_at,
+        exp_month=c["exp_month"],
+        exp_year=c["exp_year"],
+        fingerprint=c["fingerprint"],
+        created_at=c["created_at"],
     )
 
 
@@ -151,7 +153,11 @@ def _seal(key: keys.UnwrappedKey, token: str, secret: dict[str, str]) -> bytes:
 
 
 async def _open(session: AsyncSession, token: str, version: int, blob: bytes) -> dict[str, str]:
-    key = await keys.data_key(session, version)
+    return _decrypt(await keys.data_key(session, version), token, blob)
+
+
+def _decrypt(key: keys.UnwrappedKey, token: str, blob: bytes) -> dict[str, str]:
+    version = key.version
     try:
         plaintext = crypto.decrypt(key.key, blob, token.encode("ascii"))
     except InvalidTag:
@@ -257,40 +263,54 @@ async def bind_card(
     return _card_view(row), True
 
 
-async def _card_row(session: AsyncSession, token: str) -> VaultCard | None:
-    if not isinstance(token, str) or not token.startswith(CARD_PREFIX + "_"):
-        return None
-    return await session.get(VaultCard, token)
+_CARDS = table_of(VaultCard)
+_KEYS = table_of(DataKey)
+_CARD = select(_CARDS).where(_CARDS.c.token == bindparam("token"))
+# The card with its data key, for decryption in one round trip.
+_CARD_AND_KEY = (
+    select(_CARDS, _KEYS.c.wrapped_key)
+    .outerjoin(_KEYS, _KEYS.c.version == _CARDS.c.key_version)
+    .where(_CARDS.c.token == bindparam("token"))
+)
 
 
-async def get_card(session: AsyncSession, token: str, *, merchant_id: str | None) -> CardView:
+def _is_card_token(token: object) -> bool:
+    return isinstance(token, str) and token.startswith(CARD_PREFIX + "_")
+
+
+async def get_card(tx: AsyncSession | Sql, token: str, *, merchant_id: str | None) -> CardView:
     """A merchant's card by token; another merchant's token is `payment_method_not_found`.
     `merchant_id` None (the operator) reaches any card."""
-    row = await _card_row(session, token)
-    if row is None or (merchant_id is not None and row.merchant_id != merchant_id):
+    row = await (await as_sql(tx)).one(_CARD, token=token) if _is_card_token(token) else None
+    if row is None or (merchant_id is not None and row["merchant_id"] != merchant_id):
         raise PayHubError("payment_method_not_found")
     return _card_view(row)
 
 
-async def reveal_card(session: AsyncSession, token: str) -> RevealedCard:
+async def reveal_card(tx: AsyncSession | Sql, token: str) -> RevealedCard:
     """The card number in clear. **For channel adapters only**, at the moment they send the
     card to the network; nothing else may call it, and its result is never logged, stored
     or returned by the API. Raises `VaultIntegrityError` if the ciphertext was tampered
     with or moved from another row."""
-    row = await _card_row(session, token)
+    row = (
+        await (await as_sql(tx)).one(_CARD_AND_KEY, token=token) if _is_card_token(token) else None
+    )
     if row is None:
         raise PayHubError("payment_method_not_found")
-    secret = await _open(session, row.token, row.key_version, row.ciphertext)
-    pan = secret["pan"]
-    if (pan[:6], pan[-4:]) != (row.first6, row.last4):
+    version = row["key_version"]
+    if row["wrapped_key"] is None:
+        raise VaultIntegrityError(f"vault data key version {version} does not exist")
+    key = keys.unwrap(version, row["wrapped_key"])
+    pan = _decrypt(key, row["token"], row["ciphertext"])["pan"]
+    if (pan[:6], pan[-4:]) != (row["first6"], row["last4"]):
         raise VaultIntegrityError(f"the decrypted number of {token} does not match its row")
     return RevealedCard(
         pan=pan,
-        exp_month=row.exp_month,
-        exp_year=row.exp_year,
-        issuer_code=row.issuer_code,
-        card_type=row.card_type,
-        brand=row.brand,
+        exp_month=row["exp_month"],
+        exp_year=row["exp_year"],
+        issuer_code=row["issuer_code"],
+        card_type=row["card_type"],
+        brand=row["brand"],
     )
 
 

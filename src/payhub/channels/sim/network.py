@@ -210,6 +210,7 @@ class SimulatedNetwork:
             card.exp_month,
             card.exp_year,
             request.scene,
+            request.capture,
         )
         known = self._known(channel_id, request.request_id, fingerprint, now)
         if known is not None:
@@ -249,7 +250,7 @@ class SimulatedNetwork:
                 now,
             )
             if outcome.approved:
-                self._auths[record.channel_ref] = _Authorization(
+                auth = _Authorization(
                     ref=record.channel_ref,
                     request_id=request.request_id,
                     channel_id=channel_id,
@@ -263,6 +264,11 @@ class SimulatedNetwork:
                     authorized_at=now,
                     key=key,
                 )
+                self._auths[record.channel_ref] = auth
+                if request.capture:
+                    # A sale: the whole amount is captured by the same decision.
+                    auth.captured = request.amount
+                    self._line(StatementKind.CAPTURE, auth, record, request.amount)
         return self._respond(channel_id, record, outcome.delivery, outcome.latency_ms)
 
     def capture(

@@ -105,6 +105,7 @@ class AuthorizeIn(_Body):
     card: CardIn
     scene: Short = "ecommerce"
     reference: Short | None = None
+    capture: bool = False
 
 
 class FollowUpIn(_Body):
@@ -188,6 +189,7 @@ def _authorize(network: SimulatedNetwork, channel_id: str, body: bytes) -> Chann
         card=card,
         scene=parsed.scene,
         reference=parsed.reference,
+        capture=parsed.capture,
     )
     return network.authorize(channel_id, request)
 
