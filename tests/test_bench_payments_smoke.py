@@ -109,7 +109,13 @@ def test_bench_payments_writes_its_figures(tmp_path: Path) -> None:
     assert extra["server_workers"] == 1  # SQLite has one writer
     assert extra["customers"] == 12
     assert extra["targets_met"] is None  # targets are judged on PostgreSQL only
-    for name in ("overhead", "latency"):
+    assert set(extra["phases"]) == {"throughput", "overhead", "latency"}
+    # The overhead phase offers the target rate on a schedule; the others go flat out.
+    assert extra["phases"]["overhead"]["offered_per_s"] == extra["overhead_offered_per_s"] > 0
+    assert extra["phases"]["throughput"]["offered_per_s"] is None
+    assert figures["p99_ms"] == extra["phases"]["overhead"]["p99_ms"]
+    assert figures["payments_per_s"] == extra["phases"]["throughput"]["payments_per_s"]
+    for name in ("throughput", "overhead", "latency"):
         phase = extra["phases"][name]
         assert phase["payments"] > 0, name
         answered = sum(n for outcome, n in phase["outcomes"].items() if "error" not in outcome)
