@@ -76,6 +76,11 @@ class Trace:
         window = self.firsts[start:end]
         return sum(1 for c in window if c == channel_id) / len(window)
 
+    def share_during(self, channel_id: str, start_s: float, end_s: float) -> float:
+        """The channel's share of the first attempts made from `start_s` to `end_s`."""
+        window = [c for c, at in zip(self.firsts, self.times, strict=True) if start_s <= at < end_s]
+        return sum(1 for c in window if c == channel_id) / len(window)
+
 
 def play(
     ranker: Ranker,

@@ -274,6 +274,117 @@ def test_the_same_seed_gives_the_same_decisions() -> None:
     assert first.firsts != other.firsts
 
 
+# -- recovery after an incident ----------------------------------------------------------
+
+
+def light_traffic_incident(seed: int) -> Trace:
+    """Five minutes at five payments a second to learn that `a` is the better channel, then
+    one payment every 2 s; `a` approves a tenth of what it did from 600 s to 900 s."""
+
+    def truth(cid: str, at_s: float, issuer: str, card: CardType) -> float:
+        if cid == "a":
+            return 0.1 if 600.0 <= at_s < 900.0 else 0.97
+        return 0.90
+
+    ranker = PayhubRanker()
+    play(ranker, [A, B], truth, 1500, per_second=5.0, seed=seed)  # 0 to 300 s
+    return play(ranker, [A, B], truth, 600, per_second=0.5, start_s=300.0, seed=seed)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_at_light_traffic_a_channel_is_back_soon_after_its_incident(seed: int) -> None:
+    trace = light_traffic_incident(seed)
+    assert trace.share_during("a", 480.0, 600.0) >= 0.85  # before: the better channel
+    assert trace.share_during("a", 660.0, 900.0) <= 0.1  # away within a minute
+    # Back within 90 s of the end (it took about three minutes before drops were let go
+    # of: the incident's failures held the estimate down long after it ended)…
+    back = next(s for s in range(900, 1440, 10) if trace.share_during("a", s, s + 60) >= 0.8)
+    assert back <= 900 + 90
+    # …and for good.
+    assert trace.share_during("a", 1020.0, 1500.0) >= 0.9
+
+
+def test_a_channel_held_down_by_a_drop_is_rechecked_while_its_evidence_is_stale() -> None:
+    # No exploration, no cascade and no elimination: without rechecks nothing would ever
+    # try `a` first again.
+    ranker = PayhubRanker(explore_cap=0.0, recheck_s=30.0, downtime=DowntimeConfig(enabled=False))
+    feed(ranker, "a", 190, 10)  # 0.95, the dearer
+    feed(ranker, "b", 180, 20)  # 0.90
+    for n in range(20):  # `a` fails for 20 s: a drop
+        ranker.observe(context(100.0 + n), "a", Result.SOFT_DECLINE, 200)
+
+    def first(at_s: float) -> tuple[str, str]:
+        ranking = ranker.rank(context(at_s), [A, B])
+        return ranking.order[0], ranking.scores[ranking.order[0]].note
+
+    assert ranker.stats(context(120.0).at)["a"].drops == ("ICBC",)
+    assert first(120.0) == ("b", "")  # held down
+    assert first(148.0) == ("b", "")  # its latest outcome (119 s) is 29 s old
+    assert first(150.0) == ("a", "recheck")  # 31 s: stale, one recheck
+    assert first(160.0)[0] == "b"  # at most one per `recheck_s`
+    ranker.observe(context(151.0), "a", Result.SOFT_DECLINE, 200)  # the recheck fails
+    assert first(180.5)[0] == "b"  # 30.5 s since the recheck, but fresh evidence (29.5 s)
+    assert first(182.0) == ("a", "recheck")
+    for n in range(3):  # it is back
+        ranker.observe(context(183.0 + n), "a", Result.APPROVED, 200)
+    assert ranker.stats(context(186.0).at)["a"].drops == ()  # the drop is over
+    # No more rechecks; once its recent failures have faded, `a` leads on its estimate:
+    # the drop's failures were taken back from the slow statistics.
+    assert all(first(at_s)[1] != "recheck" for at_s in range(186, 400, 5))
+    later = ranker.rank(context(400.0), [A, B])
+    assert later.order[0] == "a"
+    assert later.scores["a"].expected_success >= 0.93
+
+
+def observe_all(
+    ranker: PayhubRanker, cid: str, outcomes: str, start_s: float, step_s: float
+) -> float:
+    """Outcomes on `cid` ("+" approved, "-" declined), one every `step_s` from `start_s`;
+    the moment after the last."""
+    at_s = start_s
+    for outcome in outcomes:
+        result = Result.APPROVED if outcome == "+" else Result.SOFT_DECLINE
+        ranker.observe(context(at_s), cid, result, 200)
+        at_s += step_s
+    return at_s
+
+
+def test_an_approval_right_after_a_drop_opens_does_not_end_it() -> None:
+    # At five payments a second the fast statistics hold a couple of hundred outcomes, so
+    # three failures hardly move them: the drop's rate must not start from them, or the
+    # next approval would make the drop look like no drop at all.
+    ranker = PayhubRanker(explore_cap=0.0, downtime=DowntimeConfig(enabled=False))
+    at_s = observe_all(ranker, "a", ("-" + "+" * 32) * 45, 0.0, 0.2)  # 97 %, five minutes
+    at_s = observe_all(ranker, "a", "---", at_s, 0.2)
+    assert ranker.stats(context(at_s).at)["a"].drops == ("ICBC",)
+    at_s = observe_all(ranker, "a", "+", at_s, 0.2)
+    assert ranker.stats(context(at_s).at)["a"].drops == ("ICBC",)
+
+
+def test_a_run_of_approvals_during_a_drop_to_half_does_not_end_it() -> None:
+    # Approvals at half the old rate come in runs: eight in a row is a one-in-256 event
+    # there, and a long drop has many chances for one. Ending the drop on it would take the
+    # drop's failures back from the slow statistics while the drop goes on.
+    ranker = PayhubRanker(explore_cap=0.0, downtime=DowntimeConfig(enabled=False))
+    at_s = observe_all(ranker, "a", ("-" + "+" * 32) * 45, 0.0, 0.2)  # 97 %
+    at_s = observe_all(ranker, "a", "-+" * 20, at_s, 2.0)  # then half of that
+    assert ranker.stats(context(at_s).at)["a"].drops == ("ICBC",)
+    at_s = observe_all(ranker, "a", "+" * 8, at_s, 2.0)
+    assert ranker.stats(context(at_s).at)["a"].drops == ("ICBC",)
+    # Back at the old rate for good, it ends.
+    at_s = observe_all(ranker, "a", "+" * 40, at_s, 2.0)
+    assert ranker.stats(context(at_s).at)["a"].drops == ()
+
+
+def test_without_a_drop_nothing_is_rechecked() -> None:
+    # A worse channel that is never tried first stays untried: rechecks are for drops only,
+    # exploration (here off) is for the rest.
+    ranker = PayhubRanker(explore_cap=0.0)
+    trace = play(ranker, [A, B], fixed({"a": 0.80, "b": 0.95}), 600, per_second=0.5)
+    assert "recheck" not in trace.notes
+    assert trace.share("b", 50) == 1.0
+
+
 # -- downtime detection: timing ----------------------------------------------------------
 
 
@@ -319,6 +430,69 @@ def test_elimination_cool_off_and_probe_back_timing() -> None:
     assert again <= 10
     assert not ranker.available("a", context(529.9).at)
     assert ranker.available("a", context(530.0).at)
+
+
+def test_nothing_else_goes_to_a_channel_while_its_probe_is_out() -> None:
+    cfg = DowntimeConfig(cool_off_s=30.0, probe_interval_s=10.0)
+    ranker = PayhubRanker(downtime=cfg, explore_cap=0.0)
+    feed(ranker, "a", 475, 25)
+    feed(ranker, "b", 450, 50)
+    fail_until_eliminated(ranker, "a", 100.0)
+
+    def available(at_s: float) -> bool:
+        return ranker.available("a", context(at_s).at)
+
+    assert available(130.0)  # back from the cool-off: a probe is due
+    assert ranker.rank(context(130.0), [A, B]).scores["a"].note == "probe"
+    # Until its answer, or the probe interval, the probe is all the channel gets: were it
+    # still down (say hanging), every payment sent meanwhile would wait out its timeout.
+    assert not available(130.5)
+    assert not available(139.9)
+    assert ranker.stats(context(135.0).at)["a"].state is HealthState.DEGRADED
+    assert available(140.0)  # no answer within the interval: another probe is due
+    ranker.observe(context(141.0), "a", Result.APPROVED, 200)
+    assert available(141.0)
+    assert ranker.stats(context(141.0).at)["a"].state is HealthState.HEALTHY
+
+
+def hang_until_eliminated(ranker: PayhubRanker, cid: str, start_s: float) -> float:
+    """Timeouts on `cid` from `start_s` until it is eliminated; the moment it was."""
+    for n in range(1, 40):
+        at_s = start_s + n * 0.1
+        ranker.observe(context(at_s), cid, Result.UNKNOWN, 3000)
+        if not ranker.available(cid, context(at_s).at):
+            return at_s
+    raise AssertionError(f"{cid} was never eliminated")
+
+
+def test_a_channel_out_for_hanging_is_back_once_it_answers() -> None:
+    # Taken out for hanging, a channel is back with its first answer, even a decline: the
+    # decline is the issuer's or the channel's ordinary business, not the hang.
+    ranker = PayhubRanker(explore_cap=0.0)
+    feed(ranker, "a", 475, 25)
+    feed(ranker, "b", 450, 50)
+    probe_at = hang_until_eliminated(ranker, "a", 100.0) + 30.0
+    assert ranker.rank(context(probe_at), [A, B]).scores["a"].note == "probe"
+    ranker.observe(context(probe_at + 0.2), "a", Result.SOFT_DECLINE, 200)
+    assert ranker.available("a", context(probe_at + 0.2).at)
+    # An error is no answer: the channel still does not process requests.
+    erring = PayhubRanker(explore_cap=0.0)
+    feed(erring, "a", 475, 25)
+    feed(erring, "b", 450, 50)
+    probe_at = hang_until_eliminated(erring, "a", 100.0) + 30.0
+    erring.rank(context(probe_at), [A, B])
+    erring.observe(context(probe_at + 0.2), "a", Result.ERROR, 0)
+    assert not erring.available("a", context(probe_at + 1.0).at)
+    assert erring.available("a", context(probe_at + 60.2).at)  # twice the cool-off
+    # Taken out for declining, a declined probe keeps it out (twice the cool-off).
+    other = PayhubRanker(explore_cap=0.0)
+    feed(other, "a", 475, 25)
+    feed(other, "b", 450, 50)
+    fail_until_eliminated(other, "a", 100.0)
+    other.rank(context(130.0), [A, B])
+    other.observe(context(130.2), "a", Result.SOFT_DECLINE, 200)
+    assert not other.available("a", context(131.0).at)
+    assert other.available("a", context(190.2).at)
 
 
 def test_a_hard_decline_during_probing_decides_nothing() -> None:

@@ -9,8 +9,11 @@ the outcome is known. A channel that still answers, even with many declines, sta
 available: the ranking passes it over (see `learner`), and it remains worth trying after
 another channel has declined. Only failures the channel is answerable for count; hard
 declines never reach this module. After a cool-off the channel is available again and the
-next outcome on it is the probe: a success restores it, a failure eliminates it again for
-twice the cool-off (bounded).
+next outcome on it is the probe, and until it is answered nothing else is sent to it. The
+probe shows whether what took the channel out is over — for a channel that hung, an answer
+(an approval or a decline; an error is no answer); for one that failed, an approval: then
+it is restored, else eliminated again for twice the cool-off (bounded, so a recovered
+channel is measured again within minutes).
 
 Health is kept per channel, not per issuer, and a channel is never eliminated while it is
 the last one standing for an issuer it serves: an issuer's own outage then leaves its
@@ -54,8 +57,9 @@ class DowntimeConfig:
     - `degraded_ratio` [0.85]: a window rate below this × the long-run rate, and
       significantly so, is "degraded".
     - Eliminated for `cool_off_s` [30 s]; each failed probe doubles it, up to
-      `max_cool_off_s` [480 s]; a successful probe brings it back to `cool_off_s`.
-    - `probe_interval_s` [10 s]: at most one probe sent per interval while awaiting one.
+      `max_cool_off_s` [120 s]; a successful probe brings it back to `cool_off_s`.
+    - `probe_interval_s` [10 s]: at most one probe sent per interval while awaiting one;
+      while a probe is out (unanswered, within the interval) nothing else is sent.
     - `enabled` [True]: False turns elimination off (health is still reported).
     """
 
@@ -70,7 +74,7 @@ class DowntimeConfig:
     baseline_half_life_s: float = 1800.0
     degraded_ratio: float = 0.85
     cool_off_s: float = 30.0
-    max_cool_off_s: float = 480.0
+    max_cool_off_s: float = 120.0
     probe_interval_s: float = 10.0
     enabled: bool = True
 
@@ -99,6 +103,7 @@ class ChannelHealth:
         "eliminated_until",
         "eliminations",
         "held",
+        "hung",
         "probe_sent_at",
         "recent",
         "streak",
@@ -113,6 +118,7 @@ class ChannelHealth:
         self.cool_off_s = config.cool_off_s
         self.probe_sent_at: float | None = None
         self.held = False  # collapsed, but the last channel standing for some issuer
+        self.hung = False  # eliminated for hanging: an approval or a decline brings it back
         self.degraded = False  # as of the last outcome
         self.eliminations = 0
 
@@ -142,16 +148,30 @@ class HealthMonitor:
                 self._issuers_of.setdefault(cid, set()).add(issuer)
 
     def record(
-        self, channel_id: str, issuer: str, ok: bool, at: float, *, hung: bool = False
+        self,
+        channel_id: str,
+        issuer: str,
+        ok: bool,
+        at: float,
+        *,
+        hung: bool = False,
+        answered: bool = True,
     ) -> None:
         """One outcome the channel is answerable for (never a hard decline); `hung`: a
-        failure whose outcome is unknown (a timeout or a lost answer)."""
+        failure whose outcome is unknown (a timeout or a lost answer); `answered`: the
+        channel processed the request (approved or declined it) — False for a hang and for
+        an error."""
         self.note_candidates(issuer, [channel_id])
         h = self._get(channel_id)
         h.baseline.add(ok, at)
         if h.eliminated_until is not None:
             if at >= h.eliminated_until:
-                self._probe_result(channel_id, h, ok, at)
+                # What took it out must be over: a channel that hung is back once it
+                # processes a request again, even to decline it (the decline is the
+                # issuer's or the channel's ordinary business, not the hang); one that
+                # failed, once it approves. An error shows it is still not processing.
+                back = ok or (h.hung and answered and not hung)
+                self._probe_result(channel_id, h, back, at)
             # else: an attempt sent before the elimination answering late: no news.
             return
         h.recent.append((at, ok, hung and not ok))
@@ -161,6 +181,7 @@ class HealthMonitor:
             h.eliminated_until = at + h.cool_off_s
             h.probe_sent_at = None
             h.held = False
+            h.hung = self._mostly_hung(h, at)
             h.eliminations += 1
         else:
             h.held = collapsed and self.config.enabled
@@ -171,8 +192,13 @@ class HealthMonitor:
     # -- questions -------------------------------------------------------------------------
 
     def available(self, channel_id: str, at: float) -> bool:
+        """Not eliminated: back from its cool-off (if it had one) and no probe out. While
+        a probe awaits its answer nothing else is sent: a channel that is still down would
+        make every payment routed to it meanwhile wait out its timeout too."""
         h = self._channels.get(channel_id)
-        return h is None or h.eliminated_until is None or at >= h.eliminated_until
+        if h is None or h.eliminated_until is None:
+            return True
+        return at >= h.eliminated_until and not self._probe_out(h, at)
 
     def probing(self, channel_id: str, at: float) -> bool:
         """Back from a cool-off, awaiting the probe's outcome."""
@@ -184,8 +210,12 @@ class HealthMonitor:
         h = self._channels.get(channel_id)
         if h is None or h.eliminated_until is None or at < h.eliminated_until:
             return False
+        return not self._probe_out(h, at)
+
+    def _probe_out(self, h: ChannelHealth, at: float) -> bool:
+        """A probe was sent within the probe interval and has not been answered."""
         sent = h.probe_sent_at
-        return sent is None or at - sent >= self.config.probe_interval_s
+        return sent is not None and at - sent < self.config.probe_interval_s
 
     def flagged(self, channel_id: str) -> bool:
         """Degraded or held as of its last outcome (cheap: for explanations)."""
@@ -196,7 +226,7 @@ class HealthMonitor:
         h = self._channels.get(channel_id)
         if h is None:
             return HealthState.HEALTHY
-        if not self.available(channel_id, at):
+        if h.eliminated_until is not None and at < h.eliminated_until:
             return HealthState.ELIMINATED
         if h.eliminated_until is not None or h.held:
             return HealthState.DEGRADED
@@ -251,6 +281,16 @@ class HealthMonitor:
         if not n:
             return 1.0, 0.0, 0
         return successes / n, hung / n, n
+
+    def _mostly_hung(self, h: ChannelHealth, at: float) -> bool:
+        """At least half the failures of the short window hung or lost their answer."""
+        since = at - self.config.window_s
+        failures = hung = 0
+        for when, ok, lost in h.recent:
+            if when >= since and not ok:
+                failures += 1
+                hung += lost
+        return failures > 0 and 2 * hung >= failures
 
     def _degraded(self, rate: float, n: int, long_run: float) -> bool:
         """Noticeably below the long-run rate, and not by the chance of a small window."""

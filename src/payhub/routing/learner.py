@@ -21,12 +21,25 @@ check it again. While such a drop lasts, outcomes count for only `incident_weigh
 slow statistics: an incident is mostly remembered by the fast ones, so once it is over the
 channel is not held back for a half-life by failures that no longer say anything.
 
+Drops. At light traffic the first failures of an incident are in the slow statistics before
+the fast ones can call it, and a channel that is passed over gets too few outcomes to wash
+them out. So each channel × issuer is also watched outcome by outcome, whatever the time
+between them: a CUSUM of "approvals fell to half the slow rate" against "they did not"
+opens a drop at `shift_llr`, claiming the outcomes that revealed it; while the drop is
+open, what its outcomes add to the slow statistics is kept apart too. A second CUSUM,
+"back at the old rate" against "still at the drop's rate" (measured on the drop's outcomes
+from a start at half the old rate), ends it at `shift_llr` as well (or at once if the
+drop's outcomes are no worse than the old rate): what the drop added is taken back, and the
+channel is judged on what it did before and after. A channel held
+down by an open drop with no outcome of it for `recheck_s` goes first once ("recheck"), at
+most once per `recheck_s` per channel: it is measured again within that, at any traffic.
+
 Exploration. Thompson sampling from each candidate's Beta posterior picks the first
 channel — but only while the share of first attempts that went to exploration, discounted
 over about `explore_window` decisions, stays within `explore_cap`. Otherwise the best
 estimate goes first. So a worse channel gets at most `explore_cap` of the first attempts
-it would not have had, and, because counts decay, no channel's posterior stays closed
-forever.
+it would not have had (plus its rechecks, at most one per `recheck_s` while a drop holds it
+down), and, because counts decay, no channel's posterior stays closed forever.
 
 Cost. Among channels whose estimate is within `tolerance` of the best, the lowest fee goes
 first, then the lowest latency (a time-discounted mean of the latencies seen, starting from
@@ -34,7 +47,7 @@ the channel's stated median).
 
 Downtime. See `payhub.routing.health`: a channel whose recent outcomes collapse is made
 unavailable for a cool-off, then probed back (the probe is ranked first, once per probe
-interval).
+interval, and is all the channel gets until it is answered).
 
 Cost of a decision: a handful of `exp` calls and dictionary lookups per candidate, and one
 Beta draw per candidate when exploration is allowed; nothing walks the history. With six
@@ -45,6 +58,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,6 +76,9 @@ from payhub.routing.stats import DecayedMean, DecayedRate, RecentSamples, bernou
 Key = tuple[str, str | None, str | None]
 
 _EPS = 1e-6  # keeps logits finite
+_LN2 = math.log(2.0)
+# Most outcomes a new drop claims (the ones that revealed it).
+_RUN = 64
 
 SEG_FULL = "channel+issuer+card_type"
 SEG_ISSUER = "channel+issuer"
@@ -94,13 +111,95 @@ class Estimate:
     shift: float = 0.0  # the logit shift recent outcomes applied (0: none)
 
 
+class _Seen:
+    """One outcome of a channel × issuer, as counted in the slow statistics."""
+
+    __slots__ = ("at", "card", "ok", "weight")
+
+    def __init__(self, card: str, ok: bool, at: float, weight: float) -> None:
+        self.card = card
+        self.ok = ok
+        self.at = at
+        self.weight = weight
+
+
+class _Watch:
+    """Page's CUSUM for a fall of a segment's approval rate to half of its slow rate `p`:
+    each failure adds log((1 - p/2) / (1 - p)), each success log(1/2), and it never goes
+    below zero. It weighs the evidence outcome by outcome, however far apart they come, and
+    keeps the outcomes since it was last at zero: the ones a drop it reveals is made of."""
+
+    __slots__ = ("evidence", "run")
+
+    def __init__(self) -> None:
+        self.evidence = 0.0
+        self.run: deque[_Seen] = deque(maxlen=_RUN)
+
+    def add(self, seen: _Seen, p: float) -> None:
+        step = -_LN2 if seen.ok else math.log((1.0 - p / 2.0) / (1.0 - p))
+        self.evidence = max(0.0, self.evidence + step)
+        if self.evidence > 0.0:
+            self.run.append(seen)
+        else:
+            self.run.clear()
+
+
+class _Drop:
+    """An open drop of one channel × issuer: from the outcomes that revealed it until the
+    outcomes since show that the segment is back at its old rate."""
+
+    __slots__ = ("evidence", "last_at", "measured", "pre", "residue")
+
+    def __init__(self, at: float) -> None:
+        # Both set on opening, once the outcomes that revealed the drop are claimed: the
+        # segment's slow rate without the drop's outcomes, and the drop's own rate as
+        # (successes, outcomes) since it opened, from a start worth one outcome.
+        self.pre = 0.5
+        self.measured = (0.25, 1.0)
+        self.evidence = 0.0  # CUSUM of the log-likelihood ratio: back at `pre` vs dropped
+        self.last_at = at  # the segment's latest outcome
+        # What the drop's outcomes added to the slow statistics, per level, with the same
+        # half-life: taken back when the drop is over.
+        self.residue: dict[Key, DecayedRate] = {}
+
+    def claim(self, cid: str, issuer: str, seen: _Seen, half_life_s: float) -> None:
+        for key in (
+            (cid, None, None),
+            (cid, issuer, None),
+            (cid, None, seen.card),
+            (cid, issuer, seen.card),
+        ):
+            part = self.residue.get(key)
+            if part is None:
+                part = self.residue[key] = DecayedRate(half_life_s)
+            part.add(seen.ok, seen.at, seen.weight)
+
+    def low(self) -> float:
+        """The drop's rate as measured so far, kept below the old rate."""
+        successes, total = self.measured
+        return min(successes / total, self.pre * (1.0 - _EPS))
+
+    def over(self, ok: bool, at: float, threshold: float) -> bool:
+        """Count one outcome of the segment; True once the outcomes since favour the old
+        rate over the drop's by `threshold` (a CUSUM of the log-likelihood ratio), or once
+        the drop's own outcomes are, all in all, no worse than the old rate (no drop after
+        all)."""
+        self.last_at = max(self.last_at, at)
+        low, pre = self.low(), self.pre
+        step = math.log(pre / low) if ok else math.log((1.0 - pre) / (1.0 - low))
+        self.evidence = max(0.0, self.evidence + step)
+        successes, total = self.measured
+        self.measured = (successes + ok, total + 1.0)
+        return self.evidence >= threshold or successes + ok >= pre * (total + 1.0)
+
+
 class PayhubRanker:
     """Our routing strategy (`name = "payhub"`). See the module docstring.
 
     Defaults: `half_life_s` 300, `prior_success` 0.9, `prior_strength` 20 pseudo-outcomes,
     `tolerance` 0.01 (one percentage point), `explore_cap` 0.05 of first attempts over about
     `explore_window` 500 decisions, `recent_half_life_s` 30, `shift_llr` 8,
-    `incident_weight` 0.25,
+    `incident_weight` 0.25, `recheck_s` 30,
     `latency_prior_weight` 5 pseudo-samples of the stated median, `latency_samples` 256
     kept for percentiles, `downtime` `DowntimeConfig()`.
     Randomness comes from `rng`, else from `random.Random(seed)` (seed 0)."""
@@ -121,6 +220,7 @@ class PayhubRanker:
         recent_half_life_s: float = 30.0,
         shift_llr: float = 8.0,
         incident_weight: float = 0.25,
+        recheck_s: float = 30.0,
         latency_prior_weight: float = 5.0,
         latency_samples: int = 256,
         downtime: DowntimeConfig = DowntimeConfig(),
@@ -131,6 +231,8 @@ class PayhubRanker:
             raise ValueError("prior strengths must be positive")
         if shift_llr <= 0.0 or not 0.0 < incident_weight <= 1.0:
             raise ValueError("need shift_llr > 0 and 0 < incident_weight <= 1")
+        if recheck_s <= 0.0:
+            raise ValueError("recheck_s must be positive")
         if tolerance < 0.0 or not 0.0 <= explore_cap <= 1.0 or explore_window < 1:
             raise ValueError("need tolerance >= 0, 0 <= explore_cap <= 1, explore_window >= 1")
         self._rng = rng if rng is not None else random.Random(seed)  # noqa: S311 (not security)
@@ -147,7 +249,13 @@ class PayhubRanker:
         self.recent_half_life_s = recent_half_life_s
         self.shift_llr = shift_llr
         self.incident_weight = incident_weight
+        self.recheck_s = recheck_s
         self._recent: dict[Key, DecayedRate] = {}  # channel and channel × issuer, fast
+        # Per channel × issuer, (channel, issuer, None): its open drop, else the watch for
+        # one.
+        self._drops: dict[Key, _Drop] = {}
+        self._watches: dict[Key, _Watch] = {}
+        self._rechecked: dict[str, float] = {}  # the latest recheck of each channel
         self._latency: dict[str, DecayedMean] = {}
         self._recent_latency: dict[str, RecentSamples] = {}
         self._stated_latency: dict[str, float] = {}
@@ -189,6 +297,8 @@ class PayhubRanker:
         if probe is not None:
             first, how = probe, "probe"
             self.health.probe_sent(probe, at)
+        elif (recheck := self._recheck_due(greedy, ctx.issuer, at)) is not None:
+            first, how = recheck, "recheck"
         elif len(candidates) > 1 and self._may_explore():
             drawn = [
                 Option(
@@ -230,24 +340,31 @@ class PayhubRanker:
         if ok is None:
             return  # a hard decline: the issuer's answer, not the channel's doing
         card = ctx.card_type.value
+        channel: Key = (channel_id, None, None)
+        segment: Key = (channel_id, ctx.issuer, None)
+        before = self._rate(segment, at)
         weight = self._weight(channel_id, ctx.issuer, at)
-        for key in (
-            (channel_id, None, None),
-            (channel_id, ctx.issuer, None),
-            (channel_id, None, card),
-            (channel_id, ctx.issuer, card),
-        ):
+        levels = (channel, segment, (channel_id, None, card), (channel_id, ctx.issuer, card))
+        for key in levels:
             counter = self._stats.get(key)
             if counter is None:
                 counter = self._stats[key] = DecayedRate(self.half_life_s)
             counter.add(ok, at, weight)
-        for key in ((channel_id, None, None), (channel_id, ctx.issuer, None)):
+        for key in (channel, segment):
             counter = self._recent.get(key)
             if counter is None:
                 counter = self._recent[key] = DecayedRate(self.recent_half_life_s)
             counter.add(ok, at)
+        self._watch_drop(channel_id, ctx.issuer, _Seen(card, ok, at, weight), before)
         self._pooled.add(ok, at)
-        self.health.record(channel_id, ctx.issuer, ok, at, hung=result is Result.UNKNOWN)
+        self.health.record(
+            channel_id,
+            ctx.issuer,
+            ok,
+            at,
+            hung=result is Result.UNKNOWN,
+            answered=result in (Result.APPROVED, Result.SOFT_DECLINE),
+        )
 
     def available(self, channel_id: str, at: datetime) -> bool:
         return self.health.available(channel_id, seconds(at))
@@ -295,6 +412,70 @@ class PayhubRanker:
         levels = ((SEG_FULL, n_ik), (SEG_ISSUER, n_i), (SEG_CARD, n_k), (SEG_CHANNEL, n_c))
         segment, n = next(((name, n) for name, n in levels if n >= m), (SEG_PRIOR, n_c))
         return Estimate(mean, alpha, beta, segment, n, shift)
+
+    # -- drops: open, weighed, released, rechecked -----------------------------------------
+
+    def _rate(self, key: Key, at: float) -> float:
+        """A segment's slow rate, never 0 or 1."""
+        successes, failures = self._counts(key, at)
+        return (successes + 0.5) / (successes + failures + 1.0)
+
+    def _watch_drop(self, cid: str, issuer: str, seen: _Seen, before: float) -> None:
+        """Count an outcome of a channel × issuer toward its drop: an open drop claims it
+        and ends once the outcomes favour the old rate by `shift_llr`; otherwise the
+        watch weighs it against the segment's slow rate `before` it and, at `shift_llr`,
+        opens a drop with the outcomes that revealed it."""
+        key: Key = (cid, issuer, None)
+        drop = self._drops.get(key)
+        if drop is not None:
+            drop.claim(cid, issuer, seen, self.half_life_s)
+            # Over on the evidence that opened it. With less, a long partial drop (to half
+            # the rate, say) has runs of approvals that pass for its end every few minutes,
+            # and each false end takes the drop's failures back from the slow statistics.
+            if drop.over(seen.ok, seen.at, self.shift_llr):
+                self._release(key, seen.at)
+            return
+        watch = self._watches.get(key)
+        if watch is None:
+            watch = self._watches[key] = _Watch()
+        watch.add(seen, before)
+        if watch.evidence < self.shift_llr:
+            return
+        del self._watches[key]
+        drop = self._drops[key] = _Drop(seen.at)
+        for claimed in watch.run:
+            drop.claim(cid, issuer, claimed, self.half_life_s)
+        # The old rate: the segment's slow statistics without the drop's outcomes.
+        s_all, f_all = self._counts(key, seen.at)
+        s_drop, f_drop = drop.residue[key].counts(seen.at)
+        s_old, f_old = max(0.0, s_all - s_drop), max(0.0, f_all - f_drop)
+        drop.pre = (s_old + 0.5) / (s_old + f_old + 1.0)
+        # The drop's rate starts where the watch found it, half the old rate, as one
+        # outcome. Not from the fast statistics: a drop caught by its first few failures
+        # finds them still full of approvals from before it, and a start near the old rate
+        # would have the next approval end the drop as "no drop after all".
+        drop.measured = (drop.pre / 2.0, 1.0)
+
+    def _release(self, key: Key, at: float) -> None:
+        """The drop is over: what its outcomes added to the slow statistics is taken back."""
+        drop = self._drops.pop(key)
+        for level, part in drop.residue.items():
+            self._stats[level].subtract(part, at)
+
+    def _recheck_due(self, greedy: Sequence[str], issuer: str, at: float) -> str | None:
+        """The best-ranked channel after the leader that an open drop for this issuer holds
+        down, with no outcome of the drop's and no recheck of the channel's within
+        `recheck_s`; it is marked as rechecked."""
+        for cid in greedy[1:]:
+            drop = self._drops.get((cid, issuer, None))
+            if (
+                drop is not None
+                and at - drop.last_at >= self.recheck_s
+                and at - self._rechecked.get(cid, -math.inf) >= self.recheck_s
+            ):
+                self._rechecked[cid] = at
+                return cid
+        return None
 
     def _weight(self, cid: str, issuer: str, at: float) -> float:
         """How much an outcome counts in the slow statistics: `incident_weight` while the
@@ -372,6 +553,12 @@ class PayhubRanker:
         chosen = scores[first]
         if how == "probe":
             return f"probe {first} after its cool-off"
+        if how == "recheck":
+            return (
+                f"recheck {first}: held down by a drop with no outcome for "
+                f"{self.recheck_s:g} s ({chosen.expected_success:.3f}); best estimate "
+                f"{leader} {scores[leader].expected_success:.3f}"
+            )
         if how == "explore":
             return (
                 f"explore {first} (its posterior draw won; mean "
@@ -438,4 +625,7 @@ class PayhubRanker:
             latency_p50_ms=recent.quantile(0.5) if recent is not None else None,
             latency_p90_ms=recent.quantile(0.9) if recent is not None else None,
             segments=tuple(segments),
+            drops=tuple(
+                sorted(str(issuer) for channel, issuer, _ in self._drops if channel == cid)
+            ),
         )

@@ -45,6 +45,9 @@ class ChannelSnapshot:
     latency_p50_ms: float | None  # over the most recent answers
     latency_p90_ms: float | None
     segments: tuple[SegmentSnapshot, ...]
+    # Issuers for which a drop is open: the channel's outcomes for them are held apart until
+    # they show it is back (and it is rechecked while they are stale).
+    drops: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, without the channel id (the key it is filed under)."""
@@ -66,6 +69,7 @@ class ChannelSnapshot:
             "latency_p50_ms": _round(self.latency_p50_ms, 1),
             "latency_p90_ms": _round(self.latency_p90_ms, 1),
             "segments": [s.as_dict() for s in self.segments],
+            "drops": list(self.drops),
         }
 
 

@@ -65,6 +65,16 @@ class DecayedRate:
         factor = self._factor(at)
         return self._successes * factor, self._failures * factor
 
+    def subtract(self, part: DecayedRate, at: float) -> None:
+        """Take back what `part` — a counter of the same half-life that saw a subset of
+        these outcomes with the same weights — holds at `at` (never below zero). `raw`
+        keeps counting every outcome ever added."""
+        factor = self._factor(at)
+        successes, failures = part.counts(at)
+        self._successes = max(0.0, self._successes * factor - successes)
+        self._failures = max(0.0, self._failures * factor - failures)
+        self._at = max(self._at, at)
+
     def rate(self, at: float) -> float | None:
         """The discounted success rate, None before any outcome."""
         successes, failures = self.counts(at)
