@@ -80,6 +80,8 @@ BENCH_TAG = {"payhub_bench": "payments"}
 TARGET_VS_PGBENCH = 0.15
 TARGET_P99_MS = 50.0
 TARGET_WITHIN_1S = 0.9
+# Below the throughput target, the overhead phase offers this share of the throughput found.
+SUSTAINABLE_SHARE = 0.7
 READY_TIMEOUT_S = 60.0
 
 
@@ -921,17 +923,15 @@ def payments_command(
             )
             asyncio.run(_analyze(url))
             # 1. throughput: every client as fast as answers come; 2. overhead: the same
-            # clients offering the target rate on a schedule, for the platform's own time
-            # (at saturation a closed loop measures queueing: 32 clients ÷ throughput);
-            # 3. latency: the scenario's channel latencies, for completion within 1 s.
+            # clients offering a rate on a schedule, for the platform's own time (at
+            # saturation a closed loop measures queueing: 32 clients ÷ throughput): the
+            # target rate, or 70 % of the throughput found when that is less (beyond
+            # capacity a schedule only measures a growing queue); 3. latency: the
+            # scenario's channel latencies, for completion within 1 s.
             target_rate = TARGET_VS_PGBENCH * reference
-            plan = (
-                ("throughput", "report", None),
-                ("overhead", "report", target_rate),
-                ("latency", "sleep", None),
-            )
-            phases = {
-                name: _run_phase(
+
+            def measure(name: str, mode: str, rate: float | None) -> Phase:
+                return _run_phase(
                     name,
                     mode,
                     url,
@@ -945,7 +945,13 @@ def payments_command(
                     progress=progress,
                     rate=rate,
                 )
-                for name, mode, rate in plan
+
+            throughput = measure("throughput", "report", None)
+            offered = min(target_rate, SUSTAINABLE_SHARE * throughput.payments_per_s)
+            phases = {
+                "throughput": throughput,
+                "overhead": measure("overhead", "report", offered),
+                "latency": measure("latency", "sleep", None),
             }
     except ForeignDataError as exc:
         errors.print(f"[red]refused[/]: not running on this database: {escape(str(exc))}.")
@@ -954,14 +960,17 @@ def payments_command(
         errors.print(f"[red]benchmark failed[/]: {escape(str(exc))}")
         raise typer.Exit(1) from None
 
-    throughput, overhead, latency = phases["throughput"], phases["overhead"], phases["latency"]
+    overhead, latency = phases["overhead"], phases["latency"]
+    at_target = offered >= target_rate
     for phase in phases.values():
         for detail, count in phase.server_errors.items():
             errors.print(f"[red]server error[/] ({phase.name}, ×{count}): {escape(detail)}")
     ratio = throughput.payments_per_s / reference if reference else 0.0
     targets = {
         f"payments_per_s ≥ {TARGET_VS_PGBENCH} × pgbench_tps": ratio >= TARGET_VS_PGBENCH,
-        f"p99_ms ≤ {TARGET_P99_MS:.0f}": overhead.p99_ms <= TARGET_P99_MS,
+        # Judged at the target rate only: a lower rate makes the latency target easier.
+        f"p99_ms ≤ {TARGET_P99_MS:.0f} at the target rate": at_target
+        and overhead.p99_ms <= TARGET_P99_MS,
         f"within_1s_share ≥ {TARGET_WITHIN_1S}": latency.within_1s_share >= TARGET_WITHIN_1S,
     }
     result: dict[str, Any] = {
@@ -978,7 +987,8 @@ def payments_command(
             "payments_vs_reference": round(ratio, 3),
             # p50_ms and p99_ms are the overhead phase's: the target rate offered on a
             # schedule; the throughput phase's (at saturation) are in its figures.
-            "overhead_offered_per_s": round(target_rate, 1),
+            "overhead_offered_per_s": round(offered, 1),
+            "target_rate_per_s": round(target_rate, 1),
             # The targets are stated for PostgreSQL; on SQLite they are shown, not judged.
             "targets_met": targets if postgres else None,
             "server_workers": workers,
@@ -1073,7 +1083,7 @@ def _chart(path: Path, reference_name: str, reference: float, phases: dict[str, 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     labels = {
         "throughput": "zero channel latency, flat out (queueing)",
-        "overhead": "zero channel latency, target rate (platform overhead)",
+        "overhead": "zero channel latency, paced (platform overhead)",
         "latency": "default scenario latencies",
     }
     colors = {"throughput": "#9467bd", "overhead": "#1f77b4", "latency": "#d62728"}

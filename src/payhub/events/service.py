@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.core import clock
@@ -249,51 +249,63 @@ async def attempts_of(session: AsyncSession, delivery_id: str) -> list[WebhookAt
     )
 
 
-def _subscribed(endpoint: WebhookEndpoint, event: Event) -> bool:
-    return endpoint.enabled and ("*" in endpoint.events or event.type in endpoint.events)
+def _subscribed(endpoint: WebhookEndpoint, event_type: str) -> bool:
+    return endpoint.enabled and ("*" in endpoint.events or event_type in endpoint.events)
 
 
-async def dispatch(session: AsyncSession, *, limit: int = 200) -> int:
-    """Turn undelivered events into one delivery per subscribed endpoint. Several workers
-    may run it at once: events are claimed with SKIP LOCKED."""
-    events = list(
-        (
-            await session.execute(
-                select(Event)
-                .where(Event.dispatched_at.is_(None))
-                .order_by(Event.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-        ).scalars()
+_EVENTS = table_of(Event)
+# The oldest undispatched events, claimed (SKIP LOCKED: several workers may dispatch at
+# once) and marked dispatched in one statement; only what routing them needs comes back.
+_CLAIM = (
+    update(_EVENTS)
+    .where(
+        _EVENTS.c.id.in_(
+            select(_EVENTS.c.id)
+            .where(_EVENTS.c.dispatched_at.is_(None))
+            .order_by(_EVENTS.c.id)
+            .limit(bindparam("limit"))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
     )
-    if not events:
+    .values(dispatched_at=bindparam("now"))
+    .returning(_EVENTS.c.id, _EVENTS.c.type, _EVENTS.c.merchant_id)
+)
+
+
+async def dispatch(tx: AsyncSession | Sql, *, limit: int = 200) -> int:
+    """Turn undelivered events into one delivery per subscribed endpoint. Several workers
+    may run it at once: events are claimed with SKIP LOCKED. The events' payloads are not
+    read here (the sender reads each when it sends)."""
+    sql = await as_sql(tx)
+    now = clock.now()
+    claimed = await sql.all(_CLAIM, limit=limit, now=now)
+    if not claimed:
         return 0
-    owners = {e.merchant_id for e in events if e.merchant_id is not None}
+    assert sql.session is not None, "dispatch runs in an ORM session"
+    owners = sorted({e["merchant_id"] for e in claimed if e["merchant_id"] is not None})
     endpoints = list(
         (
-            await session.execute(
+            await sql.session.execute(
                 select(WebhookEndpoint).where(
                     WebhookEndpoint.enabled.is_(True),
                     or_(
                         WebhookEndpoint.merchant_id.is_(None),
-                        WebhookEndpoint.merchant_id.in_(sorted(owners)),
+                        WebhookEndpoint.merchant_id.in_(owners),
                     ),
                 )
             )
         ).scalars()
     )
-    now = clock.now()
-    for event in events:
+    for event in sorted(claimed, key=lambda e: str(e["id"])):
         for endpoint in endpoints:
             owner_matches = (
-                endpoint.merchant_id is None or endpoint.merchant_id == event.merchant_id
+                endpoint.merchant_id is None or endpoint.merchant_id == event["merchant_id"]
             )
-            if owner_matches and _subscribed(endpoint, event):
-                session.add(_new_delivery(endpoint.id, event.id, now))
-        event.dispatched_at = now
-    await session.flush()
-    return len(events)
+            if owner_matches and _subscribed(endpoint, event["type"]):
+                sql.session.add(_new_delivery(endpoint.id, event["id"], now))
+    await sql.session.flush()
+    return len(claimed)
 
 
 def _new_delivery(endpoint_id: str, event_id: str, now: datetime) -> WebhookDelivery:
@@ -330,7 +342,7 @@ async def redeliver(
         )
     ).scalars()
     now = clock.now()
-    made = [_new_delivery(e.id, row.id, now) for e in endpoints if _subscribed(e, row)]
+    made = [_new_delivery(e.id, row.id, now) for e in endpoints if _subscribed(e, row.type)]
     session.add_all(made)
     await session.flush()
     return [delivery_view(d) for d in made]

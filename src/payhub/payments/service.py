@@ -563,10 +563,11 @@ async def _on_authorization(
 
 # Every capture and refund of a channel, and every one of a merchant, posts to the same
 # two accounts: spread over shards, concurrent payments do not queue on one balance row.
+# (SQLite has one writer at a time: there shards would only add work.)
 PAYMENT_ACCOUNT_SHARDS = 16
 
 
-def _accounts(row: PaymentRow) -> tuple[AccountSpec, AccountSpec]:
+def _accounts(row: PaymentRow, *, shards: int) -> tuple[AccountSpec, AccountSpec]:
     assert row.channel_id is not None
     return (
         AccountSpec(
@@ -574,7 +575,7 @@ def _accounts(row: PaymentRow) -> tuple[AccountSpec, AccountSpec]:
             currency=row.currency,
             normal_side=Side.DEBIT,
             name=f"Clearing at {row.channel_id}",
-            shards=PAYMENT_ACCOUNT_SHARDS,
+            shards=shards,
         ),
         AccountSpec(
             code=f"merchant:{row.merchant_id}:pending",
@@ -582,13 +583,13 @@ def _accounts(row: PaymentRow) -> tuple[AccountSpec, AccountSpec]:
             normal_side=Side.CREDIT,
             name=f"Pending funds of {row.merchant_id}",
             owner=row.merchant_id,
-            shards=PAYMENT_ACCOUNT_SHARDS,
+            shards=shards,
         ),
     )
 
 
 async def _post(sql: Sql, row: PaymentRow, journal_id: str, amount: int, *, refund: bool) -> None:
-    clearing, pending = _accounts(row)
+    clearing, pending = _accounts(row, shards=PAYMENT_ACCOUNT_SHARDS if sql.is_postgres else 1)
     debit, credit = (pending, clearing) if refund else (clearing, pending)
     spec = JournalSpec(
         postings=(
