@@ -383,3 +383,101 @@ def test_the_command_writes_figures_and_a_chart(tmp_path: Path) -> None:
     assert refused.returncode == 2
     assert "no scenario 'no-such-world'" in " ".join(refused.stderr.split())
     assert "Traceback" not in refused.stderr
+
+
+@pytest.mark.skipif(POSTGRES, reason="no database involved; run once")
+def test_the_command_documents_its_measurements(tmp_path: Path) -> None:
+    done = run_payhub(
+        "bench",
+        "routing",
+        "--help",
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split())
+    for option in ("--timing", "--no-timing", "--processes", "--fidelity"):
+        assert option in text
+    assert "split over N independent routers" in text
+    assert "payment service and orchestrator" in text
+
+
+@pytest.mark.skipif(POSTGRES, reason="a temporary SQLite database of its own; run once")
+def test_the_command_adds_the_measurements_under_keys_of_their_own(tmp_path: Path) -> None:
+    scenario = tmp_path / "tiny.json"
+    scenario.write_text(json.dumps(_world()), encoding="utf-8")
+    out = tmp_path / "tiny.json.out"
+    done = run_payhub(
+        "bench",
+        "routing",
+        "--scenario",
+        str(scenario),
+        "--strategies",
+        "static,payhub",
+        "--payments",
+        "100",
+        "--processes",
+        "1,2",
+        "--fidelity",
+        "20",
+        "--json",
+        str(out),
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    # The quality figures keep their keys and meaning; the measurements come beside them.
+    assert {"scenario", "payments", "strategies", "oracle_gap_capture"} <= set(figures)
+    assert set(figures) - {"scenario", "payments", "strategies", "oracle_gap_capture"} == {
+        "timing",
+        "processes",
+        "fidelity",
+    }
+    assert list(figures["timing"]["strategies"]) == ["static", "payhub"]
+    assert figures["timing"]["strategies"]["payhub"]["decide"]["n"] == 100
+    assert list(figures["processes"]["by_count"]) == ["1", "2"]
+    for strategy in figures["fidelity"]["strategies"].values():
+        assert strategy["exercised"]["payments"] == 20
+        assert strategy["payments_differing"] == 0
+    assert "Cost in process" in done.stdout
+    assert "Learning per process" in done.stdout
+    assert "Replay against the platform" in done.stdout
+
+    plain = run_payhub(
+        "bench",
+        "routing",
+        "--scenario",
+        str(scenario),
+        "--strategies",
+        "static",
+        "--payments",
+        "50",
+        "--no-timing",
+        "--json",
+        str(out),
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}",
+        cwd=tmp_path,
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert set(json.loads(out.read_text(encoding="utf-8"))) == {
+        "scenario",
+        "payments",
+        "strategies",
+        "oracle_gap_capture",
+    }
+
+    refused = run_payhub(
+        "bench",
+        "routing",
+        "--scenario",
+        str(scenario),
+        "--processes",
+        "0,2",
+        "--json",
+        str(out),
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}",
+        cwd=tmp_path,
+    )
+    assert refused.returncode == 2
+    assert "--processes takes positive integers" in " ".join(refused.stderr.split())

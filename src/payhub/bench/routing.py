@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.markup import escape
@@ -57,6 +57,9 @@ from payhub.clikit import console, errors
 from payhub.core.clock import FrozenClock, use_clock
 from payhub.routing.base import Context, Ranker, Result, StaticRanker
 from payhub.routing.engine import DEFAULT_RULES, Decision, Router
+
+if TYPE_CHECKING:
+    from payhub.bench.routing_measures import Measures
 
 # Every strategy but `static` cascades within this budget (the engine's default).
 CASCADE_BUDGET_MS = 1000
@@ -833,10 +836,17 @@ def _bench_one(
     count: int | None,
     json_path: Path | None,
     chart: Path | None,
+    measures: Measures | None = None,
 ) -> dict[str, Any]:
+    # Imported here: the measurements' modules build on this one.
+    from payhub.bench.routing_measures import Measures, print_measured, run_measured
+
     with Progress(console=console, transient=True) as progress:
-        figures, runs = run_scenario(scenario, factories, count=count, progress=progress)
+        figures, runs = run_measured(
+            scenario, factories, measures or Measures(), count=count, progress=progress
+        )
     print_figures(figures, runs, missing)
+    print_measured(figures)
     if json_path is not None:
         write_json(json_path, figures)
     if chart is not None:
@@ -877,6 +887,31 @@ def routing_command(
     out_dir: Annotated[
         Path, typer.Option(help="Where --all writes its figures and charts.")
     ] = Path("bench/results"),
+    timing: Annotated[
+        bool,
+        typer.Option(
+            help="Time every decide, observe and next_channel during the replay (µs p50, "
+            "p99, max per strategy, warm and cold segments), against the static strategy's "
+            "decision of the same payment timed alongside; JSON key `timing`."
+        ),
+    ] = True,
+    processes: Annotated[
+        str | None,
+        typer.Option(
+            help="Also replay with the traffic split over N independent routers, as N API "
+            "processes each learning only from its own payments, for each N given (e.g. "
+            "1,2,4,8): success, first attempt, gap capture per N; JSON key `processes`."
+        ),
+    ] = None,
+    fidelity: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Also check N payments spread over the scenario through the platform's "
+            "payment service and orchestrator (a temporary SQLite database) against the "
+            "replay, payment by payment, one payment at a time; JSON key `fidelity`.",
+        ),
+    ] = None,
 ) -> None:
     """Routing strategies replayed on the bank-network simulator in simulated time, all on
     the same payments and draws: success, speed, fees and double charges."""
@@ -884,6 +919,7 @@ def routing_command(
     if not names:
         errors.print("[red]error[/]: --strategies names no strategy")
         raise typer.Exit(2)
+    measures = _measures(timing, processes, fidelity)
     factories, missing = resolve_strategies(names)
     unknown = [why for why in missing.values() if why.startswith("unknown strategy")]
     if unknown:
@@ -917,6 +953,7 @@ def routing_command(
                 payments,
                 out_dir / f"routing-{name}.json",
                 out_dir / f"routing-{name}.png",
+                measures,
             )
         return
     if scenario is None or json_path is None:
@@ -927,4 +964,19 @@ def routing_command(
     except ScenarioError as exc:
         errors.print(f"[red]error[/]: {escape(str(exc))}")
         raise typer.Exit(2) from None
-    _bench_one(chosen, factories, missing, payments, json_path, chart)
+    _bench_one(chosen, factories, missing, payments, json_path, chart, measures)
+
+
+def _measures(timing: bool, processes: str | None, fidelity: int | None) -> Measures:
+    """The measurements asked for on the command line (exit 2 on a bad --processes)."""
+    from payhub.bench.routing_measures import Measures
+    from payhub.bench.routing_processes import parse_counts
+
+    counts: tuple[int, ...] = ()
+    if processes is not None:
+        try:
+            counts = tuple(parse_counts(processes))
+        except ValueError:
+            errors.print("[red]error[/]: --processes takes positive integers, e.g. 1,2,4,8")
+            raise typer.Exit(2) from None
+    return Measures(timing=timing, processes=counts, fidelity=fidelity)
