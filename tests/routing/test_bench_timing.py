@@ -13,11 +13,13 @@ import pytest
 from payhub.bench.routing import replay, static_router, strategy_router
 from payhub.bench.routing_timing import (
     COLD_OUTCOMES,
+    Stopwatch,
     TimedRouter,
     Timings,
     strategy_timing,
     summary,
     timed_factory,
+    timer_floor,
     timing_report,
 )
 from payhub.channels.base import CardType
@@ -34,15 +36,16 @@ def tiny() -> Scenario:
     return scenario_from_data(_world())
 
 
-def ticking(step: int = 1000) -> itertools.count[int]:
-    """A clock that moves `step` ns at every reading: each timed call takes `step` ns."""
-    return itertools.count(0, step)
+def ticking(step: int) -> Stopwatch:
+    """Clocks that move at every reading — the wall clock by `step` ns, the CPU clock by
+    half that — so each timed call takes `step` ns of wall time and `step // 2` of CPU."""
+    wall, cpu = itertools.count(0, step), itertools.count(0, step // 2)
+    return Stopwatch(lambda: next(wall), lambda: next(cpu))
 
 
 def _timed(timings: Timings, *, reference: bool = True) -> TimedRouter:
-    clock = ticking()
     inner = Router(StaticRanker(), DEFAULT_RULES, cascade=True)
-    return TimedRouter(inner, timings, reference=reference, clock_ns=lambda: next(clock))
+    return TimedRouter(inner, timings, reference=reference, stopwatch=ticking(1000))
 
 
 def test_decisions_are_cold_until_their_segment_has_enough_outcomes() -> None:
@@ -62,8 +65,8 @@ def test_decisions_are_cold_until_their_segment_has_enough_outcomes() -> None:
     assert len(timings.observe_warm) == 5
     # One reference decision beside every decision of the strategy.
     assert len(timings.reference) == COLD_OUTCOMES + 6
-    # Every call read the clock twice: one tick each.
-    assert set(timings.decide + timings.observe + timings.reference) == {1000}
+    # Every call read each clock twice: one tick of each.
+    assert set(timings.decide + timings.observe + timings.reference) == {(1000, 500)}
 
 
 def test_without_a_reference_only_the_strategy_is_timed() -> None:
@@ -114,30 +117,49 @@ def test_timing_changes_no_decision(tiny: Scenario) -> None:
 
 
 def test_summary_is_nearest_rank_in_microseconds() -> None:
-    samples = [n * 1000 for n in range(1, 101)]  # 1 … 100 µs
-    assert summary(samples) == {"n": 100, "p50_us": 50.0, "p99_us": 99.0, "max_us": 100.0}
-    assert summary([]) == {"n": 0, "p50_us": None, "p99_us": None, "max_us": None}
+    samples = [(n * 1000, n * 500) for n in range(1, 101)]  # 1 … 100 µs wall, half in CPU
+    assert summary(samples) == {
+        "n": 100,
+        "p50_us": 50.0,
+        "p99_us": 99.0,
+        "max_us": 100.0,
+        "cpu_p50_us": 25.0,
+        "cpu_p99_us": 49.5,
+        "cpu_max_us": 50.0,
+    }
+    empty = summary([])
+    assert empty["n"] == 0
+    assert set(empty.values()) == {0, None}
+
+
+def test_the_timers_own_cost_is_measured() -> None:
+    assert timer_floor(ticking(300), rounds=10) == (300, 150)
 
 
 def test_the_ratio_is_to_the_reference_measured_alongside() -> None:
     timings = Timings(
-        decide_warm=[30_000] * 99 + [90_000],
-        reference=[10_000] * 99 + [20_000],
+        # A descheduled call shows in the wall time, not in the CPU time.
+        decide_warm=[(30_000, 20_000)] * 98 + [(5_000_000, 20_000), (90_000, 60_000)],
+        reference=[(10_000, 5_000)] * 99 + [(20_000, 10_000)],
     )
     figures = strategy_timing(timings)
     assert figures["decide_p50_ratio"] == 3.0
-    assert figures["decide_p99_ratio"] == 3.0
-    assert figures["decide"]["max_us"] == 90.0
+    assert figures["decide_p99_ratio"] == 9.0
+    assert figures["decide_cpu_p50_ratio"] == 4.0
+    assert figures["decide_cpu_p99_ratio"] == 4.0
+    assert figures["decide"]["max_us"] == 5000.0
 
 
 def test_the_report_has_the_documented_shape(tiny: Scenario) -> None:
     timings = Timings()
     replay(tiny, timed_factory(static_router, timings), payments=generate_payments(tiny, 50))
-    report = timing_report({"static": timings}, load_before=None)
+    report = timing_report({"static": timings}, load_before=None, floor=(250, 900))
+    assert report["timer_floor_us"] == {"wall": 0.25, "cpu": 0.9}
     assert set(report) == {
         "unit",
         "reference",
         "cold_below_outcomes",
+        "timer_floor_us",
         "load_average_before",
         "load_average_after",
         "cpus",
@@ -155,6 +177,8 @@ def test_the_report_has_the_documented_shape(tiny: Scenario) -> None:
         "reference",
         "decide_p50_ratio",
         "decide_p99_ratio",
+        "decide_cpu_p50_ratio",
+        "decide_cpu_p99_ratio",
     }
     assert figures["decide"]["n"] == 50
     assert json.loads(json.dumps(report)) == report

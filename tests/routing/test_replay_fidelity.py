@@ -63,7 +63,7 @@ async def test_the_replay_and_the_platform_make_the_same_decisions(
         assert seen["cascaded"] > 0
     # The decision was timed inside the platform's confirm, once per payment.
     assert len(path.decide.decide) == len(sample)
-    assert len(path.rules_lookup_ns) == len(sample)
+    assert len(path.rules_lookup) == len(sample)
 
 
 async def test_a_shipped_scenario_during_an_outage(db: Database) -> None:

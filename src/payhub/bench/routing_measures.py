@@ -18,6 +18,7 @@ from payhub.bench.routing_timing import (
     machine_load,
     print_timing,
     timed_factory,
+    timer_floor,
     timing_report,
 )
 from payhub.channels.sim.scenario import Scenario
@@ -43,7 +44,7 @@ def run_measured(
 ) -> tuple[dict[str, Any], dict[str, StrategyRun]]:
     """`run_scenario`, plus the measurements asked for under their own keys."""
     timings = {name: Timings() for name in factories}
-    load = machine_load()
+    load, floor = machine_load(), timer_floor()
     played = (
         {name: timed_factory(f, timings[name]) for name, f in factories.items()}
         if measures.timing
@@ -51,7 +52,7 @@ def run_measured(
     )
     figures, runs = run_scenario(scenario, played, count=count, progress=progress)
     if measures.timing:
-        figures["timing"] = timing_report(timings, load_before=load)
+        figures["timing"] = timing_report(timings, load_before=load, floor=floor)
     if measures.processes:
         figures["processes"] = run_processes(
             scenario,
