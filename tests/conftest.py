@@ -33,6 +33,8 @@ POSTGRES = TEST_URL.startswith("postgresql")
 requires_postgres = pytest.mark.skipif(not POSTGRES, reason="needs PostgreSQL")
 
 TABLES = [
+    "audit_events",
+    "audit_chain_head",
     "routing_rule_sets",
     "refunds",
     "payment_attempts",

@@ -59,6 +59,20 @@ class Cli:
 
         return asyncio.run(go())
 
+    def execute(self, *statements: str) -> None:
+        """Run SQL statements in one transaction (to set up or break things on purpose)."""
+
+        async def go() -> None:
+            db = Database(self.database_url, pool_size=1)
+            try:
+                async with db.engine.begin() as conn:
+                    for statement in statements:
+                        await conn.execute(text(statement))
+            finally:
+                await db.dispose()
+
+        asyncio.run(go())
+
     def balance(self, code: str) -> dict[str, str | None]:
         out = self.run("ledger", "accounts", "show", code, "--currency", "CNY").stdout
         return {k: table_value(out, k) for k in ("posted", "pending", "available")}
@@ -530,6 +544,7 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
     cli = ledger_cli
     out = cli.run("worker", "--once").stdout
     assert json.loads(out) == {
+        "audit.seal": 0,  # the set-up changed nothing the audit log records
         "ledger.expire_holds": 0,
         "idempotency.purge_expired": 0,
         "payments.resolve_processing": 0,
@@ -556,6 +571,7 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
     }
     time.sleep(max(0.0, (parse_rfc3339(expires) - datetime.now(UTC)).total_seconds()) + 0.2)
     assert json.loads(cli.run("worker", "--once").stdout) == {
+        "audit.seal": 0,
         "ledger.expire_holds": 1,
         "idempotency.purge_expired": 0,
         "payments.resolve_processing": 0,

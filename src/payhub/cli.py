@@ -4,16 +4,19 @@ run benchmarks."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
+from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub import demo
 from payhub.api import serving
 from payhub.auth import service as auth
-from payhub.clikit import console, errors, in_transaction, run_db
+from payhub.clikit import console, errors, in_transaction, run_db, when
 from payhub.core.config import get_settings
 from payhub.core.logging import configure_logging
 from payhub.db.migrate import upgrade
@@ -154,6 +157,42 @@ def keys_revoke(key_id: str) -> None:
     console.print(f"Key {key_id} revoked.")
 
 
+@keys_app.command("roll")
+def keys_roll(
+    key_id: str,
+    overlap: Annotated[
+        int, typer.Option(min=0, max=30 * 86_400, help="Seconds the old key keeps working.")
+    ] = 86_400,
+) -> None:
+    """Replace an API key with a new one (printed once); the old one keeps working for the
+    overlap, then expires."""
+    issued = in_transaction(lambda s: auth.roll_key(s, key_id, overlap=timedelta(seconds=overlap)))
+    console.print(f"Key {issued.id}: [bold yellow]{issued.secret}[/] (shown once)")
+    console.print(f"Key {key_id} keeps working for {overlap} s.")
+
+
+@keys_app.command("list")
+def keys_list(
+    merchant: Annotated[str | None, typer.Option(help="A merchant's keys.")] = None,
+) -> None:
+    """The platform's keys, or a merchant's (never the keys themselves)."""
+    views = in_transaction(lambda s: auth.list_keys(s, merchant_id=merchant))
+    table = Table(title="API keys")
+    for column in ("id", "shown as", "name", "role", "scopes", "expires", "revoked"):
+        table.add_column(column)
+    for v in views:
+        table.add_row(
+            v.id,
+            v.display,
+            escape(v.name),
+            v.role,
+            ", ".join(v.scopes),
+            when(v.expires_at) if v.expires_at else "",
+            when(v.revoked_at) if v.revoked_at else "",
+        )
+    console.print(table)
+
+
 def _shop_lines(shop: demo.DemoShop) -> list[str]:
     statuses = ", ".join(f"{n} {status}" for status, n in sorted(shop.statuses.items()))
     return [
@@ -194,6 +233,7 @@ SIM_PER_PROCESS = (
 
 
 def _register_subcommands() -> None:
+    from payhub.audit.cli import audit_app
     from payhub.bench.cli import register as register_bench
     from payhub.channels.sim.cli import sim_app
     from payhub.events.cli import events_app, webhooks_app
@@ -211,6 +251,7 @@ def _register_subcommands() -> None:
     app.add_typer(webhooks_app, name="webhooks")
     app.add_typer(events_app, name="events")
     app.add_typer(sim_app, name="sim")
+    app.add_typer(audit_app, name="audit")
     register_bench(bench_app)
 
 

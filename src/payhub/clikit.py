@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from payhub.audit import service as audit
 from payhub.core.clock import to_rfc3339
 from payhub.core.config import get_settings
 from payhub.core.errors import PayHubError
@@ -32,7 +33,10 @@ def run_db(work: Callable[[Database], Awaitable[T]]) -> T:
         settings = get_settings()
         db = Database(settings.database_url, pool_size=settings.database_pool_size)
         try:
-            return await work(db)
+            # What a command changes is recorded in the audit log as done from the command
+            # line by this machine's user.
+            with audit.acting_as(audit.cli_actor()):
+                return await work(db)
         finally:
             await db.dispose()
 

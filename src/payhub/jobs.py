@@ -7,6 +7,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from payhub.audit import service as audit
+from payhub.audit.tasks import seal_audit_log
 from payhub.db.session import Database
 from payhub.events.tasks import dispatch_events, send_webhooks
 from payhub.idempotency.tasks import purge_expired_keys
@@ -18,6 +20,7 @@ log = logging.getLogger("payhub.jobs")
 Job = Callable[[Database], Awaitable[int]]
 
 JOBS: dict[str, Job] = {
+    "audit.seal": seal_audit_log,
     "ledger.expire_holds": expire_due_holds,
     "idempotency.purge_expired": purge_expired_keys,
     "payments.resolve_processing": resolve_processing_payments,
@@ -30,13 +33,18 @@ JOBS: dict[str, Job] = {
 async def run_once(db: Database) -> dict[str, int]:
     """Run every job once; a failing job is logged and does not stop the others."""
     done: dict[str, int] = {}
-    for name, job in JOBS.items():
-        try:
-            done[name] = await job(db)
-        except Exception:
-            log.exception("job failed", extra={"job": name})
-            done[name] = -1
+    with audit.acting_as(audit.SYSTEM):
+        for name, job in JOBS.items():
+            done[name] = await _run_job(name, job, db)
     return done
+
+
+async def _run_job(name: str, job: Job, db: Database) -> int:
+    try:
+        return await job(db)
+    except Exception:
+        log.exception("job failed", extra={"job": name})
+        return -1
 
 
 async def run_forever(db: Database, interval: float) -> None:

@@ -438,6 +438,9 @@ def _other_pan() -> str:
 L = "/v1/ledger"
 # (method, path) → who may call it, and the requests `me` sends at `them`'s objects: with
 # A and B to try isolation, with A and A (or the operator's key) as the control.
+# An audit event id that exists nowhere: these routes are the platform's whatever the id.
+AUDIT_EVENT = "aud_01M97DC3WE0MD7H9ACKEA220F5"
+
 MATRIX: dict[tuple[str, str], Case] = {
     # The interactive reference and the health check answer anyone.
     ("GET", "/openapi.json"): public("/openapi.json"),
@@ -470,6 +473,28 @@ MATRIX: dict[tuple[str, str], Case] = {
             Call(f"/v1/merchants/{me.merchant}/api_keys/{them.key_id}/revoke"),
         ]
     ),
+    ("POST", "/v1/merchants/{merchant_id}/api_keys/{key_id}/roll"): operator(
+        lambda me, them: [
+            Call(f"/v1/merchants/{them.merchant}/api_keys/{them.key_id}/roll"),
+            Call(f"/v1/merchants/{me.merchant}/api_keys/{them.key_id}/roll"),
+        ]
+    ),
+    # The platform's own keys and the audit log.
+    ("POST", "/v1/api_keys"): operator(
+        lambda me, them: [Call("/v1/api_keys", body={"name": "spare", "scopes": ["compliance"]})]
+    ),
+    ("GET", "/v1/api_keys"): operator(lambda me, them: [Call("/v1/api_keys")]),
+    ("POST", "/v1/api_keys/{key_id}/revoke"): operator(
+        lambda me, them: [Call(f"/v1/api_keys/{them.key_id}/revoke")]
+    ),
+    ("POST", "/v1/api_keys/{key_id}/roll"): operator(
+        lambda me, them: [Call(f"/v1/api_keys/{them.key_id}/roll")]
+    ),
+    ("GET", "/v1/audit/events"): operator(lambda me, them: [Call("/v1/audit/events")]),
+    ("GET", "/v1/audit/events/{event_id}"): operator(
+        lambda me, them: [Call(f"/v1/audit/events/{AUDIT_EVENT}")]
+    ),
+    ("GET", "/v1/audit/verify"): operator(lambda me, them: [Call("/v1/audit/verify")]),
     # Customers.
     ("POST", "/v1/customers"): merchant(
         lambda me, them: [

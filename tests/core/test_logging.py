@@ -167,7 +167,7 @@ def test_card_numbers_in_extra_fields_and_exceptions_are_masked(capture: Capture
         capture.logger.exception("charge failed", extra={"pan": VISA})
     line = capture.lines()[0]
     entry = json.loads(line)
-    assert entry["pan"] == "411111******1111"
+    assert entry["pan"] == "[redacted]"  # named like a card number: never written at all
     assert f"gateway refused {UNIONPAY_19[:6]}*********{UNIONPAY_19[-4:]}" in entry["exc"]
     assert VISA not in line
     assert UNIONPAY_19 not in line
@@ -176,17 +176,81 @@ def test_card_numbers_in_extra_fields_and_exceptions_are_masked(capture: Capture
 @pytest.mark.parametrize(
     "text",
     [
-        ORDER_NUMBER,
-        "1234567890123456",
-        "order 2026-1125-0000-1235 shipped",
-        "123456789012",  # 12 digits: too short for a card
-        "41111111111111111111",  # 20 digits: too long for a card
+        "order 2026-1125-0000-1235 shipped",  # grouped digits that are not a card
+        "call 13800138000",  # 11 digits: too short for an account number
         "amount 1999 CNY at 2026-11-25T08:30:00Z",
+        "payment pay_01M97DC3WE0MD7H9ACKEA220F5 and card token card_01M97DC3WE0MD7H9ACKE",
     ],
 )
 def test_other_digit_runs_are_left_alone(capture: Capture, text: str) -> None:
     capture.logger.info("ref %s", text)
     assert capture.records()[0]["msg"] == f"ref {text}"
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        (ORDER_NUMBER, "************1235"),  # account-like: masked, whatever it is
+        ("123456789012", "********9012"),  # 12 digits: the shortest account number
+        ("6222021234567890123456", "******************3456"),  # a 22-digit account
+        ("41111111111111111111", "****************1111"),  # 20 digits: no card, an account
+    ],
+)
+def test_long_digit_runs_such_as_account_numbers_keep_only_their_last_four(
+    capture: Capture, written: str, shown: str
+) -> None:
+    capture.logger.info("paying out to %s", written)
+    line = capture.lines()[0]
+    assert written not in line and f"paying out to {shown}" in line
+
+
+def test_identity_card_numbers_are_masked(capture: Capture) -> None:
+    for number in ("11010519491231002X", "110105194912310025"):
+        capture.logger.info("KYC %s", number)
+    lines = capture.lines()
+    assert "11010519491231002X" not in lines[0] and "**************002X" in lines[0]
+    assert "110105194912310025" not in lines[1] and "0025" in lines[1]
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["cvv=123", "CVV2: 4567", '"cvc": "123"', "security code 987", "cvn 0123"],
+)
+def test_security_codes_next_to_their_name_are_masked(capture: Capture, written: str) -> None:
+    capture.logger.info("confirm with %s", written)
+    msg = capture.records()[0]["msg"]
+    assert "***" in msg
+    assert not any(code in msg for code in ("123", "4567", "987", "0123"))
+
+
+def test_keys_secrets_and_bearer_tokens_are_masked(capture: Capture) -> None:
+    capture.logger.info(
+        "called with Authorization: Bearer abcDEF1234567890xyz, key sk_mer_Zx9ab_cdEFgh-ijk, "
+        "webhook secret whsec_Q2w3e4r5t6y7u8i9"
+    )
+    msg = capture.records()[0]["msg"]
+    for secret in ("abcDEF1234567890xyz", "Zx9ab_cdEFgh-ijk", "Q2w3e4r5t6y7u8i9"):
+        assert secret not in msg
+    assert "sk_mer_…" in msg and "whsec_…" in msg and "Bearer …" in msg
+
+
+def test_fields_named_like_secrets_are_redacted_whatever_they_hold(capture: Capture) -> None:
+    capture.logger.info(
+        "endpoint made",
+        extra={
+            "webhook_secret": "plain words",
+            "request": {"headers": {"Authorization": "x"}, "card_number": "n/a", "amount": 5},
+            "pin": 1234,
+            "spin": 3,
+            "token": "card_01M97DC3WE0MD7H9ACKE",
+        },
+    )
+    entry = capture.records()[0]
+    assert entry["webhook_secret"] == "[redacted]" and entry["pin"] == "[redacted]"
+    assert entry["request"]["headers"]["Authorization"] == "[redacted]"
+    assert entry["request"]["card_number"] == "[redacted]"
+    assert entry["request"]["amount"] == 5 and entry["spin"] == 3
+    assert entry["token"] == "card_01M97DC3WE0MD7H9ACKE"  # a vault token is no secret
 
 
 @pytest.mark.parametrize(

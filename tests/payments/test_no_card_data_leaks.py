@@ -404,8 +404,9 @@ async def test_no_card_data_anywhere(
 
     assert found == []
 
-    # The scan finds what is there. A careless log line with a card number: the JSON
-    # formatter masks it, the record itself still holds it, and the scan says so.
+    # The scan finds what is there. A careless log line with a card number or a CVV: the
+    # JSON formatter masks the one and redacts the other (a field named like a security
+    # code), while the records themselves still hold both, and the scan says so.
     pan = numbers[0]
     with every_log_line() as planted:
         logging.getLogger("payhub.careless").warning("charging %s", pan)
@@ -415,7 +416,7 @@ async def test_no_card_data_anywhere(
     assert scan.text("planted record", _raw(careless[1]))
     masked, with_cvv = planted.getvalue().splitlines()
     assert pan not in masked and pan[:6] in masked and pan[-4:] in masked
-    assert scan.text("planted line", with_cvv)
+    assert not scan.text("planted line", with_cvv) and '"cvv": "[redacted]"' in with_cvv
 
 
 async def test_the_scanner_finds_what_it_should_and_nothing_else(

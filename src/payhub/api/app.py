@@ -14,6 +14,8 @@ from sqlalchemy import text
 from payhub import __version__, jobs
 from payhub.api.errors import install_error_handlers
 from payhub.api.middleware import RequestContextMiddleware
+from payhub.audit.routes import router as audit_router
+from payhub.auth.routes import router as auth_router
 from payhub.core.config import Settings, get_settings
 from payhub.core.logging import configure_logging
 from payhub.db.session import Database
@@ -71,6 +73,8 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(merchants_router)
+    app.include_router(auth_router)
+    app.include_router(audit_router)
     app.include_router(vault_router)
     app.include_router(payments_router)
     app.include_router(events_router)

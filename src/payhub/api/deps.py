@@ -12,7 +12,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from payhub.auth.service import OPERATOR, Principal, authenticate
+from payhub.audit import service as audit
+from payhub.auth.service import COMPLIANCE, OPERATOR, PLATFORM_SCOPES, Principal, authenticate
 from payhub.core.config import Settings
 from payhub.core.errors import PayHubError, language_from_header
 from payhub.core.logging import request_id_var
@@ -44,15 +45,30 @@ async def get_principal(request: Request, db: Annotated[Database, Depends(get_db
         raise PayHubError("api_key_missing")
     # Looked up on every request, so a revocation takes effect at once in every process
     # (one statement, committed on its own: no transaction to open around a read).
-    return await db.autocommit(lambda sql: authenticate(sql, secret.strip()))
+    principal = await db.autocommit(lambda sql: authenticate(sql, secret.strip()))
+    client = request.client.host if request.client is not None else None
+    audit.set_actor(audit.Actor.key(principal.key_id, principal.role, client))
+    return principal
 
 
 def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
     async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-        if scope == OPERATOR and principal.role != OPERATOR:
+        if scope in PLATFORM_SCOPES and principal.role != OPERATOR:
             raise PayHubError("permission_denied", scope=scope)
         if not principal.has(scope):
             raise PayHubError("permission_denied", scope=scope)
+        return principal
+
+    return check
+
+
+def require_any_scope(*scopes: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """Platform keys holding any of `scopes` (e.g. the operator, or a compliance officer's
+    key that has only `compliance`)."""
+
+    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if principal.role != OPERATOR or not any(principal.has(s) for s in scopes):
+            raise PayHubError("permission_denied", scope=" or ".join(scopes))
         return principal
 
     return check
@@ -149,7 +165,11 @@ class UnitOfWork:
         its response to `finish` to store, and a repeat gets the stored response."""
         key = self.request.headers.get("idempotency-key")
         if key is None:
-            model, status = await run(_store_nothing)
+            try:
+                model, status = await run(self._audited(_store_nothing))
+            except PayHubError as error:
+                await self._audit_refusal(error)
+                raise
             return Response(model.model_dump_json().encode(), status_code=status, media_type=JSON)
         idempotency.check_key(key)
         raw = await self.request.body()
@@ -181,8 +201,9 @@ class UnitOfWork:
             await idempotency.complete(tx, claim, status, kept.model_dump_json().encode())
 
         try:
-            model, status = await run(finish)
+            model, status = await run(self._audited(finish))
         except PayHubError as error:
+            await self._audit_refusal(error)
             if error.spec.retryable:
                 await idempotency.release(self.db, claim)
             else:
@@ -196,6 +217,43 @@ class UnitOfWork:
             await idempotency.release(self.db, claim)
             raise
         return Response(model.model_dump_json().encode(), status_code=status, media_type=JSON)
+
+    def _audited(self, finish: _Finish) -> _Finish:
+        """`finish`, plus an audit event for an operator's write when the work recorded
+        none of its own: in the work's transaction, so the change and its record commit
+        together."""
+        if self.principal.role != OPERATOR:
+            return finish
+
+        async def finish_and_record(tx: AsyncSession | Sql, model: BaseModel, status: int) -> None:
+            await finish(tx, model, status)
+            if not audit.recorded_in_this_request():
+                await audit.record(
+                    tx,
+                    self._action(),
+                    target_type="object" if getattr(model, "id", None) else None,
+                    target_id=str(getattr(model, "id", "") or "") or None,
+                    details={"status": status, **self._path_params()},
+                )
+
+        return finish_and_record
+
+    async def _audit_refusal(self, error: PayHubError) -> None:
+        """An operator's write that was refused is recorded too (in a transaction of its
+        own: the work's was rolled back)."""
+        if self.principal.role != OPERATOR:
+            return
+        action = self._action()
+        details = {"status": error.status, "code": error.spec.code, **self._path_params()}
+        await self.db.transact(lambda sql: audit.record(sql, f"{action} refused", details=details))
+
+    def _action(self) -> str:
+        route = self.request.scope.get("route")
+        template = getattr(route, "path", self.request.url.path)
+        return f"operator {self.request.method} {template}"
+
+    def _path_params(self) -> dict[str, str]:
+        return {k: str(v)[:120] for k, v in self.request.path_params.items()}
 
 
 _Finish = Callable[[AsyncSession | Sql, BaseModel, int], Awaitable[None]]
@@ -216,15 +274,17 @@ async def _dump(pending: Awaitable[BaseModel]) -> bytes:
     return model.model_dump_json().encode()
 
 
-def work_for(scope: str) -> Callable[..., Awaitable[UnitOfWork]]:
-    """A dependency giving a UnitOfWork to callers whose key has `scope`."""
+def work_for(scope: str, *alternatives: str) -> Callable[..., Awaitable[UnitOfWork]]:
+    """A dependency giving a UnitOfWork to callers whose key has `scope` (or, with
+    `alternatives`, a platform key with any of them)."""
+    check = require_any_scope(scope, *alternatives) if alternatives else require_scope(scope)
 
     # Dependencies as defaults, not in annotations: with postponed annotations FastAPI
-    # resolves annotation strings in module globals, where `scope` does not exist.
+    # resolves annotation strings in module globals, where `check` does not exist.
     async def dependency(
         request: Request,
         db: Database = Depends(get_db),
-        principal: Principal = Depends(require_scope(scope)),
+        principal: Principal = Depends(check),
         settings: Settings = Depends(get_settings_dep),
     ) -> UnitOfWork:
         return UnitOfWork(request, db, principal, settings)
@@ -234,5 +294,7 @@ def work_for(scope: str) -> Callable[..., Awaitable[UnitOfWork]]:
 
 # Operator-only routes; and routes any key may use for reading or writing its own objects.
 OperatorWork = Annotated[UnitOfWork, Depends(work_for(OPERATOR))]
+# The audit log and other compliance reads: the operator, or a compliance officer's key.
+ComplianceWork = Annotated[UnitOfWork, Depends(work_for(OPERATOR, COMPLIANCE))]
 ReadWork = Annotated[UnitOfWork, Depends(work_for("read"))]
 WriteWork = Annotated[UnitOfWork, Depends(work_for("write"))]

@@ -11,11 +11,12 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from payhub.audit import service as audit
 from payhub.auth.models import ApiKey
 from payhub.core import clock
 from payhub.core.config import get_settings
@@ -25,7 +26,10 @@ from payhub.db.sql import Sql, as_sql, table_of
 
 OPERATOR = "operator"
 MERCHANT = "merchant"
-ALL_SCOPES = ("read", "write", "refunds", "payouts", "operator", "compliance")
+COMPLIANCE = "compliance"
+ALL_SCOPES = ("read", "write", "refunds", "payouts", "operator", "compliance", "detokenize")
+# Scopes only platform (operator-role) keys may hold: a merchant key never reaches them.
+PLATFORM_SCOPES = frozenset({OPERATOR, COMPLIANCE, "detokenize"})
 OPERATOR_SCOPES = ["operator", "read", "write", "refunds"]
 
 
@@ -74,6 +78,10 @@ async def issue_key(
     unknown = set(scopes) - set(ALL_SCOPES)
     if unknown:
         raise PayHubError("validation_error", param="scopes", detail="unknown scope")
+    if role == MERCHANT and PLATFORM_SCOPES & set(scopes):
+        raise PayHubError("validation_error", param="scopes", detail="not for merchant keys")
+    if not scopes:
+        raise PayHubError("validation_error", param="scopes", detail="at least one scope")
     if secret is None:
         secret = ("sk_op_" if role == OPERATOR else "sk_mer_") + secrets.token_urlsafe(32)
     row = ApiKey(
@@ -90,6 +98,19 @@ async def issue_key(
     )
     session.add(row)
     await session.flush()
+    await audit.record(
+        session,
+        "api_key.issued",
+        target_type="api_key",
+        target_id=row.id,
+        details={
+            "name": name,
+            "role": role,
+            "merchant": merchant_id,
+            "scopes": row.scopes,
+            "expires_at": clock.to_rfc3339(expires_at) if expires_at else None,
+        },
+    )
     return IssuedKey(row.id, secret, row.display)
 
 
@@ -196,10 +217,58 @@ async def revoke_key(
 ) -> KeyView:
     """Revoke a key (of `merchant_id`, when given); every process refuses it from the next
     request on, since keys are looked up on every request."""
-    row = await session.get(ApiKey, key_id)
-    if row is None or (merchant_id is not None and row.merchant_id != merchant_id):
-        raise PayHubError("api_key_not_found", key=key_id)
+    row = await _owned_key(session, key_id, merchant_id)
     if row.revoked_at is None:
         row.revoked_at = clock.now()
         await session.flush()
+        await audit.record(session, "api_key.revoked", target_type="api_key", target_id=row.id)
     return _key_view(row)
+
+
+async def _owned_key(session: AsyncSession, key_id: str, merchant_id: str | None) -> ApiKey:
+    """A key (of `merchant_id`, when given; the operator's own when it is the empty string),
+    locked for a change."""
+    row = await session.get(ApiKey, key_id, with_for_update=True)
+    if row is None or (merchant_id is not None and row.merchant_id != (merchant_id or None)):
+        raise PayHubError("api_key_not_found", key=key_id)
+    return row
+
+
+MAX_OVERLAP = timedelta(days=30)
+
+
+async def roll_key(
+    session: AsyncSession,
+    key_id: str,
+    *,
+    overlap: timedelta,
+    merchant_id: str | None = None,
+) -> IssuedKey:
+    """Replace a key with a new one of the same role, merchant and scopes. The old key keeps
+    working for `overlap` (so deployments can switch without an outage), then expires;
+    `overlap` zero retires it at once."""
+    if not timedelta(0) <= overlap <= MAX_OVERLAP:
+        raise PayHubError("validation_error", param="overlap_seconds", detail="0 to 30 days")
+    row = await _owned_key(session, key_id, merchant_id)
+    now = clock.now()
+    if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+        raise PayHubError("api_key_not_found", key=key_id)
+    issued = await issue_key(
+        session,
+        name=row.name,
+        role=row.role,
+        scopes=list(row.scopes),
+        merchant_id=row.merchant_id,
+        expires_at=row.expires_at,
+    )
+    ends = now + overlap
+    row.expires_at = ends if row.expires_at is None else min(row.expires_at, ends)
+    await session.flush()
+    await audit.record(
+        session,
+        "api_key.rolled",
+        target_type="api_key",
+        target_id=row.id,
+        details={"replaced_by": issued.id, "old_key_expires_at": clock.to_rfc3339(row.expires_at)},
+    )
+    return issued

@@ -411,6 +411,15 @@ _SPECS: tuple[ErrorSpec, ...] = (
         "No such webhook endpoint: {endpoint}.",
         "Webhook 端点不存在:{endpoint}。",
     ),
+    # Audit
+    ErrorSpec(
+        "audit_event_not_found",
+        404,
+        _T.INVALID_REQUEST,
+        False,
+        "No such audit event: {event}.",
+        "审计事件不存在:{event}。",
+    ),
     # Payments
     ErrorSpec(
         "payment_not_found",

@@ -1,5 +1,6 @@
 """Every module's tables, imported in one place so migrations see the whole schema."""
 
+from payhub.audit import models as _audit  # noqa: F401
 from payhub.auth import models as _auth  # noqa: F401
 from payhub.db.base import Base
 from payhub.events import models as _events  # noqa: F401

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel
@@ -10,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from payhub.api.deps import OperatorWork, ReadWork, WriteWork
 from payhub.api.schemas import Limit, ListResponse, cursor
 from payhub.auth import service as auth
+from payhub.auth.schemas import RollIn
 from payhub.core.errors import PayHubError
 from payhub.core.ids import is_id
 from payhub.merchants import service
@@ -127,6 +130,27 @@ async def revoke_merchant_key(merchant_id: str, key_id: str, uow: OperatorWork) 
         return KeyOut.of(await auth.revoke_key(session, key_id, merchant_id=visible)), 200
 
     return await uow.write(work)
+
+
+@router.post(
+    "/merchants/{merchant_id}/api_keys/{key_id}/roll", status_code=201, response_model=KeyOut
+)
+async def roll_merchant_key(
+    merchant_id: str, key_id: str, uow: OperatorWork, body: RollIn | None = None
+) -> Response:
+    """A new key (shown once) with the same scopes; the old one keeps working for the
+    overlap (`overlap_seconds`, default a day), so the merchant can switch without an
+    outage."""
+    visible = service.visible_merchant_id(uow.principal, merchant_id)
+    if not is_id(key_id, "key"):
+        raise PayHubError("invalid_id", param="key_id")
+    overlap = timedelta(seconds=(body or RollIn()).overlap_seconds)
+
+    async def work(session: AsyncSession) -> tuple[BaseModel, int]:
+        issued = await auth.roll_key(session, key_id, overlap=overlap, merchant_id=visible)
+        return KeyOut.of(await auth.get_key(session, issued.id), issued), 201
+
+    return await uow.write(work, redact=lambda m: m.model_copy(update={"secret": None}))
 
 
 @router.post("/customers", status_code=201, response_model=CustomerOut)

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, StrictInt
 
 from payhub.api.schemas import StrictModel, Timestamp
-from payhub.auth.service import IssuedKey, KeyView
+from payhub.auth.schemas import KeyOut as KeyOut
 from payhub.merchants.service import CustomerView, MerchantView
 
 
@@ -108,30 +108,3 @@ def _default_scopes() -> list[MerchantScope]:
 class KeyIn(StrictModel):
     name: str = Field(min_length=1, max_length=200)
     scopes: list[MerchantScope] = Field(default_factory=_default_scopes)
-
-
-class KeyOut(BaseModel):
-    object: Literal["api_key"] = "api_key"
-    id: str
-    display: str
-    name: str
-    merchant: str | None
-    scopes: list[str]
-    created_at: Timestamp
-    expires_at: Timestamp | None
-    revoked_at: Timestamp | None
-    secret: str | None = Field(default=None, description="Only in the answer that made it.")
-
-    @classmethod
-    def of(cls, view: KeyView, issued: IssuedKey | None = None) -> KeyOut:
-        return cls(
-            id=view.id,
-            display=view.display,
-            name=view.name,
-            merchant=view.merchant_id,
-            scopes=view.scopes,
-            created_at=view.created_at,
-            expires_at=view.expires_at,
-            revoked_at=view.revoked_at,
-            secret=issued.secret if issued else None,
-        )

