@@ -49,6 +49,7 @@ TABLES = [
     "ledger_journals",
     "ledger_accounts",
     "idempotency_keys",
+    "request_nonces",
     "api_keys",
     "vault_cards",
     "vault_bank_accounts",

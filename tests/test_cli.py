@@ -545,6 +545,7 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
     out = cli.run("worker", "--once").stdout
     assert json.loads(out) == {
         "audit.seal": 0,  # the set-up changed nothing the audit log records
+        "auth.purge_nonces": 0,
         "ledger.expire_holds": 0,
         "idempotency.purge_expired": 0,
         "payments.resolve_processing": 0,
@@ -572,6 +573,7 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
     time.sleep(max(0.0, (parse_rfc3339(expires) - datetime.now(UTC)).total_seconds()) + 0.2)
     assert json.loads(cli.run("worker", "--once").stdout) == {
         "audit.seal": 0,
+        "auth.purge_nonces": 0,
         "ledger.expire_holds": 1,
         "idempotency.purge_expired": 0,
         "payments.resolve_processing": 0,

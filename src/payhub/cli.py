@@ -18,6 +18,7 @@ from payhub.api import serving
 from payhub.auth import service as auth
 from payhub.clikit import console, errors, in_transaction, run_db, when
 from payhub.core.config import get_settings
+from payhub.core.cryptosuite import MAC_OF
 from payhub.core.logging import configure_logging
 from payhub.db.migrate import upgrade
 from payhub.db.session import Database
@@ -169,6 +170,27 @@ def keys_roll(
     issued = in_transaction(lambda s: auth.roll_key(s, key_id, overlap=timedelta(seconds=overlap)))
     console.print(f"Key {issued.id}: [bold yellow]{issued.secret}[/] (shown once)")
     console.print(f"Key {key_id} keeps working for {overlap} s.")
+
+
+@keys_app.command("signing")
+def keys_signing(
+    key_id: str,
+    algorithm: Annotated[
+        str | None, typer.Option(help="hmac-sha256 or hmac-sm3 (default: the suite's).")
+    ] = None,
+    off: Annotated[bool, typer.Option("--off", help="Stop requiring signed requests.")] = False,
+) -> None:
+    """Require signed requests from an API key (its signing secret is printed once), or stop."""
+    if off:
+        in_transaction(lambda s: auth.disable_signing(s, key_id))
+        console.print(f"Key {key_id} no longer signs its requests.")
+        return
+    chosen = algorithm or MAC_OF[get_settings().crypto_suite].value
+    made = in_transaction(lambda s: auth.enable_signing(s, key_id, algorithm=chosen))
+    console.print(
+        f"Key {key_id} must sign every request ({made.algorithm}). "
+        f"Signing secret (shown once): [bold yellow]{made.secret}[/]"
+    )
 
 
 @keys_app.command("list")

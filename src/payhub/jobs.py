@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from payhub.audit import service as audit
 from payhub.audit.tasks import seal_audit_log
+from payhub.auth.tasks import purge_expired_nonces
 from payhub.db.session import Database
 from payhub.events.tasks import dispatch_events, send_webhooks
 from payhub.idempotency.tasks import purge_expired_keys
@@ -21,6 +22,7 @@ Job = Callable[[Database], Awaitable[int]]
 
 JOBS: dict[str, Job] = {
     "audit.seal": seal_audit_log,
+    "auth.purge_nonces": purge_expired_nonces,
     "ledger.expire_holds": expire_due_holds,
     "idempotency.purge_expired": purge_expired_keys,
     "payments.resolve_processing": resolve_processing_payments,

@@ -479,6 +479,23 @@ MATRIX: dict[tuple[str, str], Case] = {
             Call(f"/v1/merchants/{me.merchant}/api_keys/{them.key_id}/roll"),
         ]
     ),
+    ("POST", "/v1/merchants/{merchant_id}/api_keys/{key_id}/signing"): operator(
+        lambda me, them: [
+            Call(f"/v1/merchants/{them.merchant}/api_keys/{them.key_id}/signing"),
+            Call(f"/v1/merchants/{me.merchant}/api_keys/{them.key_id}/signing"),
+        ]
+    ),
+    ("POST", "/v1/merchants/{merchant_id}/api_keys/{key_id}/signing/disable"): operator(
+        lambda me, them: [
+            Call(f"/v1/merchants/{them.merchant}/api_keys/{them.key_id}/signing/disable"),
+        ]
+    ),
+    ("POST", "/v1/api_keys/{key_id}/signing"): operator(
+        lambda me, them: [Call(f"/v1/api_keys/{them.key_id}/signing")]
+    ),
+    ("POST", "/v1/api_keys/{key_id}/signing/disable"): operator(
+        lambda me, them: [Call(f"/v1/api_keys/{them.key_id}/signing/disable")]
+    ),
     # The platform's own keys and the audit log.
     ("POST", "/v1/api_keys"): operator(
         lambda me, them: [Call("/v1/api_keys", body={"name": "spare", "scopes": ["compliance"]})]

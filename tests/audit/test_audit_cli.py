@@ -25,13 +25,16 @@ def test_key_changes_from_the_command_line_are_audited_and_verifiable(cli: Cli) 
     for secret in SECRET.findall(made.stdout + rolled.stdout):
         assert secret not in listed  # only the first characters are shown
 
-    assert "Sealed 3 events." in cli.run("audit", "seal").stdout
+    turned_on = cli.run("keys", "signing", new_id, "--algorithm", "hmac-sm3").stdout
+    assert "hmac-sm3" in turned_on and "ssk_" in turned_on
+    assert "no longer signs" in cli.run("keys", "signing", new_id, "--off").stdout
+    assert "Sealed 5 events." in cli.run("audit", "seal").stdout
     verified = cli.run("audit", "verify").stdout
-    assert "The audit chain holds" in verified and "3 sealed events" in verified
+    assert "The audit chain holds" in verified and "5 sealed events" in verified
     log = cli.run("audit", "list").stdout
-    for action in ("api_key.issued", "api_key.rolled"):
+    for action in ("api_key.issued", "api_key.rolled", "api_key.signing_enabled"):
         assert action in log
-    assert "cli:" in log and "#3" in log
+    assert "cli:" in log and "#5" in log
 
     # Changed behind the database's guard: found, named, and the command fails.
     if POSTGRES:

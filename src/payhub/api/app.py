@@ -15,6 +15,7 @@ from payhub import __version__, jobs
 from payhub.api.errors import install_error_handlers
 from payhub.api.middleware import RequestContextMiddleware
 from payhub.audit.routes import router as audit_router
+from payhub.auth.nonces import DatabaseNonces, RedisNonces
 from payhub.auth.routes import router as auth_router
 from payhub.core.config import Settings, get_settings
 from payhub.core.logging import configure_logging
@@ -70,6 +71,7 @@ def create_app(
     )
     app.state.db = db
     app.state.settings = settings
+    app.state.nonces = RedisNonces(settings.redis_url) if settings.redis_url else DatabaseNonces(db)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(merchants_router)

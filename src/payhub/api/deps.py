@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.audit import service as audit
+from payhub.auth import signing
 from payhub.auth.service import COMPLIANCE, OPERATOR, PLATFORM_SCOPES, Principal, authenticate
 from payhub.core.config import Settings
 from payhub.core.errors import PayHubError, language_from_header
@@ -46,9 +47,28 @@ async def get_principal(request: Request, db: Annotated[Database, Depends(get_db
     # Looked up on every request, so a revocation takes effect at once in every process
     # (one statement, committed on its own: no transaction to open around a read).
     principal = await db.autocommit(lambda sql: authenticate(sql, secret.strip()))
+    if principal.signing_algorithm is not None:
+        await _check_signature(request, principal)
     client = request.client.host if request.client is not None else None
     audit.set_actor(audit.Actor.key(principal.key_id, principal.role, client))
     return principal
+
+
+async def _check_signature(request: Request, principal: Principal) -> None:
+    """A key that requires signed requests: the signature, then the nonce (every process
+    shares the nonce store, so a replay is refused wherever it lands)."""
+    assert principal.signing_algorithm is not None and principal.signing_secret is not None
+    query = request.url.query
+    nonce, until = signing.check(
+        key_id=principal.key_id,
+        algorithm=principal.signing_algorithm,
+        sealed_secret=principal.signing_secret,
+        method=request.method,
+        target=request.url.path + (f"?{query}" if query else ""),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        body=await request.body(),
+    )
+    await signing.remember(request.app.state.nonces, principal.key_id, nonce, until)
 
 
 def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:

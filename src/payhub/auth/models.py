@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, String
+from sqlalchemy import CheckConstraint, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from payhub.db.base import Base
@@ -25,3 +25,19 @@ class ApiKey(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # Request signing, when the key's holder turned it on: the MAC ("hmac-sha256" or
+    # "hmac-sm3") and its secret, sealed under the master key (payhub.vault.master).
+    signing_algorithm: Mapped[str | None] = mapped_column(String(20))
+    signing_secret: Mapped[bytes | None] = mapped_column(LargeBinary())
+
+
+class RequestNonce(Base):
+    """A nonce a signed request used, kept while its timestamp could still be accepted, so
+    a replay is refused by every process."""
+
+    __tablename__ = "request_nonces"
+    __table_args__ = (Index("ix_request_nonces_expires_at", "expires_at"),)
+
+    key_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime]

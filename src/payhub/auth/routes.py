@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from payhub.api.deps import OperatorWork
 from payhub.api.schemas import ListResponse
 from payhub.auth import service
-from payhub.auth.schemas import KeyOut, PlatformKeyIn, RollIn
+from payhub.auth.schemas import KeyOut, PlatformKeyIn, RollIn, SigningIn, SigningSecretOut
+from payhub.core.config import get_settings
+from payhub.core.cryptosuite import MAC_OF
 from payhub.core.errors import PayHubError
 from payhub.core.ids import is_id
 
@@ -83,3 +85,35 @@ async def roll_platform_key(key_id: str, uow: OperatorWork, body: RollIn | None 
         return KeyOut.of(await service.get_key(session, issued.id), issued), 201
 
     return await uow.write(work, redact=_redacted)
+
+
+def default_algorithm() -> str:
+    return MAC_OF[get_settings().crypto_suite].value
+
+
+@router.post("/api_keys/{key_id}/signing", status_code=201, response_model=SigningSecretOut)
+async def enable_platform_key_signing(
+    key_id: str, uow: OperatorWork, body: SigningIn | None = None
+) -> Response:
+    """From now on every request with this key must be signed (see the security docs); the
+    signing secret is shown once. Calling it again replaces the secret."""
+    wanted = _key_id(key_id)
+    algorithm = (body.algorithm if body else None) or default_algorithm()
+
+    async def work(session: AsyncSession) -> tuple[BaseModel, int]:
+        made = await service.enable_signing(
+            session, wanted, algorithm=algorithm, merchant_id=PLATFORM
+        )
+        return SigningSecretOut(key=made.key_id, algorithm=made.algorithm, secret=made.secret), 201
+
+    return await uow.write(work, redact=_redacted)
+
+
+@router.post("/api_keys/{key_id}/signing/disable", response_model=KeyOut)
+async def disable_platform_key_signing(key_id: str, uow: OperatorWork) -> Response:
+    wanted = _key_id(key_id)
+
+    async def work(session: AsyncSession) -> tuple[BaseModel, int]:
+        return KeyOut.of(await service.disable_signing(session, wanted, merchant_id=PLATFORM)), 200
+
+    return await uow.write(work)

@@ -23,6 +23,9 @@ class KeyOut(BaseModel):
     created_at: Timestamp
     expires_at: Timestamp | None
     revoked_at: Timestamp | None
+    signing_algorithm: str | None = Field(
+        default=None, description="Set when every request with this key must be signed."
+    )
     secret: str | None = Field(default=None, description="Only in the answer that made it.")
 
     @classmethod
@@ -37,6 +40,7 @@ class KeyOut(BaseModel):
             created_at=view.created_at,
             expires_at=view.expires_at,
             revoked_at=view.revoked_at,
+            signing_algorithm=view.signing_algorithm,
             secret=issued.secret if issued else None,
         )
 
@@ -56,4 +60,20 @@ class RollIn(StrictModel):
         ge=0,
         le=30 * 86_400,
         description="How long the old key keeps working (0: retired at once; at most 30 days).",
+    )
+
+
+class SigningIn(StrictModel):
+    algorithm: Literal["hmac-sha256", "hmac-sm3"] | None = Field(
+        default=None,
+        description="The MAC: HMAC-SHA256, or HMAC-SM3 (国密); default: the deployment's suite.",
+    )
+
+
+class SigningSecretOut(BaseModel):
+    object: Literal["signing_secret"] = "signing_secret"
+    key: str
+    algorithm: str
+    secret: str | None = Field(
+        default=None, description="Only in the answer that made it: sign requests with it."
     )

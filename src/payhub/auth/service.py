@@ -10,19 +10,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.audit import service as audit
+from payhub.auth import signing
 from payhub.auth.models import ApiKey
 from payhub.core import clock
 from payhub.core.config import get_settings
 from payhub.core.errors import PayHubError
 from payhub.core.ids import new_id
 from payhub.db.sql import Sql, as_sql, table_of
+from payhub.vault import master
 
 OPERATOR = "operator"
 MERCHANT = "merchant"
@@ -41,6 +43,9 @@ class Principal:
     role: str
     merchant_id: str | None
     scopes: frozenset[str]
+    # Set when the key requires signed requests (see payhub.auth.signing).
+    signing_algorithm: str | None = None
+    signing_secret: bytes | None = field(default=None, repr=False)
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes
@@ -122,6 +127,8 @@ _KEY_BY_HASH = select(
     _KEYS.c.scopes,
     _KEYS.c.expires_at,
     _KEYS.c.revoked_at,
+    _KEYS.c.signing_algorithm,
+    _KEYS.c.signing_secret,
 ).where(_KEYS.c.key_hash == bindparam("key_hash"))
 
 
@@ -134,7 +141,14 @@ async def authenticate(tx: AsyncSession | Sql, secret: str) -> Principal:
         or (row["expires_at"] is not None and row["expires_at"] <= now)
     ):
         raise PayHubError("api_key_invalid")
-    return Principal(row["id"], row["role"], row["merchant_id"], frozenset(row["scopes"]))
+    return Principal(
+        row["id"],
+        row["role"],
+        row["merchant_id"],
+        frozenset(row["scopes"]),
+        row["signing_algorithm"],
+        row["signing_secret"],
+    )
 
 
 async def has_operator_key(session: AsyncSession) -> bool:
@@ -179,6 +193,7 @@ class KeyView:
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    signing_algorithm: str | None = None
 
 
 def _key_view(row: ApiKey) -> KeyView:
@@ -192,6 +207,7 @@ def _key_view(row: ApiKey) -> KeyView:
         created_at=row.created_at,
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
+        signing_algorithm=row.signing_algorithm,
     )
 
 
@@ -234,6 +250,55 @@ async def _owned_key(session: AsyncSession, key_id: str, merchant_id: str | None
     return row
 
 
+SIGNING_ALGORITHMS = ("hmac-sha256", "hmac-sm3")
+
+
+@dataclass(frozen=True, slots=True)
+class SigningSecret:
+    """A key's request-signing secret, shown once when signing is turned on."""
+
+    key_id: str
+    algorithm: str
+    secret: str = field(repr=False)
+
+
+async def enable_signing(
+    session: AsyncSession, key_id: str, *, algorithm: str, merchant_id: str | None = None
+) -> SigningSecret:
+    """Require signed requests from this key from now on, with a new signing secret (a
+    second call replaces the secret: the old one stops working at once)."""
+    if algorithm not in SIGNING_ALGORITHMS:
+        raise PayHubError(
+            "validation_error", param="algorithm", detail=" or ".join(SIGNING_ALGORITHMS)
+        )
+    row = await _owned_key(session, key_id, merchant_id)
+    secret = signing.new_secret()
+    row.signing_algorithm = algorithm
+    row.signing_secret = signing.seal_secret(row.id, secret)
+    await session.flush()
+    await audit.record(
+        session,
+        "api_key.signing_enabled",
+        target_type="api_key",
+        target_id=row.id,
+        details={"algorithm": algorithm},
+    )
+    return SigningSecret(row.id, algorithm, secret)
+
+
+async def disable_signing(
+    session: AsyncSession, key_id: str, *, merchant_id: str | None = None
+) -> KeyView:
+    row = await _owned_key(session, key_id, merchant_id)
+    if row.signing_algorithm is not None:
+        row.signing_algorithm, row.signing_secret = None, None
+        await session.flush()
+        await audit.record(
+            session, "api_key.signing_disabled", target_type="api_key", target_id=row.id
+        )
+    return _key_view(row)
+
+
 MAX_OVERLAP = timedelta(days=30)
 
 
@@ -261,6 +326,14 @@ async def roll_key(
         merchant_id=row.merchant_id,
         expires_at=row.expires_at,
     )
+    if row.signing_algorithm is not None and row.signing_secret is not None:
+        # The new key signs like the old one, with the same signing secret: rolling the
+        # API key does not make its holder change how requests are signed.
+        fresh = await session.get(ApiKey, issued.id)
+        assert fresh is not None
+        secret = master.open_sealed(signing.PURPOSE, row.id, row.signing_secret)
+        fresh.signing_algorithm = row.signing_algorithm
+        fresh.signing_secret = master.seal(signing.PURPOSE, fresh.id, secret)
     ends = now + overlap
     row.expires_at = ends if row.expires_at is None else min(row.expires_at, ends)
     await session.flush()

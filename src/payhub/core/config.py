@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from payhub.core.cryptosuite import Suite
+
 DEV_PEPPER = "payhub-dev-pepper"
 # Development-only vault secrets: anyone can read them here, so real card data must never be
 # encrypted under them (`Settings.warnings()` says so on PostgreSQL).
@@ -49,6 +51,17 @@ class Settings(BaseSettings):
         default=SecretStr(DEV_VAULT_FINGERPRINT_KEY),
         description="HMAC key for card and bank-account fingerprints. Set it in production "
         "(changing it changes every new fingerprint, so duplicates are no longer recognised).",
+    )
+    crypto_suite: Suite = Field(
+        default=Suite.INTERNATIONAL,
+        description="`international` (AES-256-GCM, HMAC-SHA256) or `gm` (国密: SM4-GCM, "
+        "HMAC-SM3) for new vault keys, fingerprints and signatures. What was made under the "
+        "other suite stays readable.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL (redis://host:6379/0) to hold request-signing nonces and "
+        "rate-limit buckets; unset: the database holds them.",
     )
     host: str = Field(default="127.0.0.1", description="Address `payhub serve` listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `payhub serve` listens on.")

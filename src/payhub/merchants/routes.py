@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from payhub.api.deps import OperatorWork, ReadWork, WriteWork
 from payhub.api.schemas import Limit, ListResponse, cursor
 from payhub.auth import service as auth
-from payhub.auth.schemas import RollIn
+from payhub.auth.routes import default_algorithm
+from payhub.auth.schemas import RollIn, SigningIn, SigningSecretOut
 from payhub.core.errors import PayHubError
 from payhub.core.ids import is_id
 from payhub.merchants import service
@@ -151,6 +152,41 @@ async def roll_merchant_key(
         return KeyOut.of(await auth.get_key(session, issued.id), issued), 201
 
     return await uow.write(work, redact=lambda m: m.model_copy(update={"secret": None}))
+
+
+@router.post(
+    "/merchants/{merchant_id}/api_keys/{key_id}/signing",
+    status_code=201,
+    response_model=SigningSecretOut,
+)
+async def enable_merchant_key_signing(
+    merchant_id: str, key_id: str, uow: OperatorWork, body: SigningIn | None = None
+) -> Response:
+    """Every request with this key must be signed from now on; the secret is shown once."""
+    visible = service.visible_merchant_id(uow.principal, merchant_id)
+    if not is_id(key_id, "key"):
+        raise PayHubError("invalid_id", param="key_id")
+    algorithm = (body.algorithm if body else None) or default_algorithm()
+
+    async def work(session: AsyncSession) -> tuple[BaseModel, int]:
+        made = await auth.enable_signing(session, key_id, algorithm=algorithm, merchant_id=visible)
+        return SigningSecretOut(key=made.key_id, algorithm=made.algorithm, secret=made.secret), 201
+
+    return await uow.write(work, redact=lambda m: m.model_copy(update={"secret": None}))
+
+
+@router.post("/merchants/{merchant_id}/api_keys/{key_id}/signing/disable", response_model=KeyOut)
+async def disable_merchant_key_signing(
+    merchant_id: str, key_id: str, uow: OperatorWork
+) -> Response:
+    visible = service.visible_merchant_id(uow.principal, merchant_id)
+    if not is_id(key_id, "key"):
+        raise PayHubError("invalid_id", param="key_id")
+
+    async def work(session: AsyncSession) -> tuple[BaseModel, int]:
+        return KeyOut.of(await auth.disable_signing(session, key_id, merchant_id=visible)), 200
+
+    return await uow.write(work)
 
 
 @router.post("/customers", status_code=201, response_model=CustomerOut)
