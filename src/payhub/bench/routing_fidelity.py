@@ -5,7 +5,7 @@ the cascade) and the simulator's channel adapters, but not the database-backed p
 orchestration (`payhub.payments.orchestrator` + `payhub.payments.service`). This module
 plays the same payments both ways and compares them payment by payment:
 
-- *the replay*, in a serial mode (`serial_replay`): each payment runs to its end — every
+- *the replay*, in a serial mode (`replay_traces`): each payment runs to its end — every
   attempt, the cascade, the queries that settle an unknown outcome — before the next one
   arrives;
 - *the platform* (`orchestrated_replay`): each payment is created and confirmed through the
@@ -144,11 +144,14 @@ class RecordingRouter(ForwardingRouter):
 
 
 class _SerialReplay(_Replay):
-    """The benchmark's replay with each payment run to its end before the next arrives."""
+    """The benchmark's replay with each payment run to its end before the next arrives.
+    Only the order of events changes: arrival, attempts, answers and queries are the
+    replay's own steps (so a change to them is checked here too)."""
 
     async def run(
         self, payments: Sequence[SimPayment], tick: Callable[[int], None] | None = None
     ) -> list[PaymentOutcome]:
+        # No progress ticks: samples are a few hundred payments.
         outcomes: list[PaymentOutcome] = []
         with use_clock(self.clock):
             for payment in payments:
