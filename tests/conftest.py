@@ -50,6 +50,7 @@ TABLES = [
     "ledger_accounts",
     "idempotency_keys",
     "request_nonces",
+    "rate_buckets",
     "api_keys",
     "vault_cards",
     "vault_bank_accounts",
@@ -124,7 +125,15 @@ async def db(database_url: str, tmp_path: Path) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def settings(db: Database) -> Settings:
-    return Settings(database_url=db.url, demo_data=False, log_level="WARNING")
+    # Rate limits off: tests send bursts a real client would not; the limits have tests
+    # of their own.
+    return Settings(
+        database_url=db.url,
+        demo_data=False,
+        log_level="WARNING",
+        rate_limit_read_per_s=0,
+        rate_limit_write_per_s=0,
+    )
 
 
 @pytest.fixture

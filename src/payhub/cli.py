@@ -193,6 +193,20 @@ def keys_signing(
     )
 
 
+@keys_app.command("limit")
+def keys_limit(
+    key_id: str,
+    per_second: Annotated[
+        int | None, typer.Option(min=1, max=100_000, help="Requests a second per class.")
+    ] = None,
+) -> None:
+    """Give an API key its own rate limit (reads and writes each), or without
+    --per-second put it back on the deployment's defaults."""
+    in_transaction(lambda s: auth.set_rate_limit(s, key_id, per_second))
+    shown = f"{per_second} requests a second" if per_second else "the defaults"
+    console.print(f"Key {key_id}: {shown}.")
+
+
 @keys_app.command("list")
 def keys_list(
     merchant: Annotated[str | None, typer.Option(help="A merchant's keys.")] = None,

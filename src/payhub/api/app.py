@@ -15,6 +15,7 @@ from payhub import __version__, jobs
 from payhub.api.errors import install_error_handlers
 from payhub.api.middleware import RequestContextMiddleware
 from payhub.audit.routes import router as audit_router
+from payhub.auth.limits import DatabaseLimiter, RedisLimiter
 from payhub.auth.nonces import DatabaseNonces, RedisNonces
 from payhub.auth.routes import router as auth_router
 from payhub.core.config import Settings, get_settings
@@ -71,7 +72,11 @@ def create_app(
     )
     app.state.db = db
     app.state.settings = settings
+    # Shared by every API process: request-signing nonces and rate-limit buckets.
     app.state.nonces = RedisNonces(settings.redis_url) if settings.redis_url else DatabaseNonces(db)
+    app.state.limiter = (
+        RedisLimiter(settings.redis_url) if settings.redis_url else DatabaseLimiter(db)
+    )
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(merchants_router)

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.audit import service as audit
-from payhub.auth import signing
+from payhub.auth import limits, signing
 from payhub.auth.service import COMPLIANCE, OPERATOR, PLATFORM_SCOPES, Principal, authenticate
 from payhub.core.config import Settings
 from payhub.core.errors import PayHubError, language_from_header
@@ -49,6 +49,10 @@ async def get_principal(request: Request, db: Annotated[Database, Depends(get_db
     principal = await db.autocommit(lambda sql: authenticate(sql, secret.strip()))
     if principal.signing_algorithm is not None:
         await _check_signature(request, principal)
+    settings: Settings = request.app.state.settings
+    bucket = limits.bucket_of(request.method)
+    limit = limits.limit_for(settings, bucket, principal.rate_limit_per_s)
+    await limits.enforce(request.app.state.limiter, principal.key_id, bucket, limit)
     client = request.client.host if request.client is not None else None
     audit.set_actor(audit.Actor.key(principal.key_id, principal.role, client))
     return principal

@@ -61,7 +61,7 @@ def validation_to_error(exc: RequestValidationError) -> PayHubError:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PayHubError)
     async def _payhub(request: Request, exc: PayHubError) -> JSONResponse:
-        return error_response(request, exc)
+        return error_response(request, exc, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -69,15 +69,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        fields = {"method": request.method, "path": request.url.path}
+        method, path = request.method, request.url.path
         if exc.status_code == 404:
-            return error_response(request, PayHubError("route_not_found", **fields))
+            return error_response(request, PayHubError("route_not_found", method=method, path=path))
         if exc.status_code == 405:
             # Keep Starlette's Allow header: RFC 9110 requires it on a 405.
             allow = (
                 {"Allow": exc.headers["Allow"]} if exc.headers and "Allow" in exc.headers else {}
             )
-            return error_response(request, PayHubError("method_not_allowed", **fields), allow)
+            refusal = PayHubError("method_not_allowed", method=method, path=path)
+            return error_response(request, refusal, allow)
         log.warning("unmapped HTTP error", extra={"status": exc.status_code})
         return error_response(request, PayHubError("internal_error"))
 

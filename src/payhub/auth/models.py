@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Index, LargeBinary, String
+from sqlalchemy import CheckConstraint, Float, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from payhub.db.base import Base
@@ -29,6 +29,8 @@ class ApiKey(Base):
     # "hmac-sm3") and its secret, sealed under the master key (payhub.vault.master).
     signing_algorithm: Mapped[str | None] = mapped_column(String(20))
     signing_secret: Mapped[bytes | None] = mapped_column(LargeBinary())
+    # Requests a second this key may make in each class (None: the deployment's defaults).
+    rate_limit_per_s: Mapped[int | None] = mapped_column(Integer())
 
 
 class RequestNonce(Base):
@@ -41,3 +43,16 @@ class RequestNonce(Base):
     key_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime]
+
+
+class RateBucket(Base):
+    """One key's token bucket for one endpoint class (see payhub.auth.limits)."""
+
+    __tablename__ = "rate_buckets"
+
+    key_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(20), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float())
+    # Unix seconds of the last refill (a float: plain arithmetic on every database).
+    stamp: Mapped[float] = mapped_column(Float())
+    allowed: Mapped[bool]

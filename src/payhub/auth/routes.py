@@ -14,7 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from payhub.api.deps import OperatorWork
 from payhub.api.schemas import ListResponse
 from payhub.auth import service
-from payhub.auth.schemas import KeyOut, PlatformKeyIn, RollIn, SigningIn, SigningSecretOut
+from payhub.auth.schemas import (
+    KeyOut,
+    LimitIn,
+    PlatformKeyIn,
+    RollIn,
+    SigningIn,
+    SigningSecretOut,
+)
 from payhub.core.config import get_settings
 from payhub.core.cryptosuite import MAC_OF
 from payhub.core.errors import PayHubError
@@ -115,5 +122,18 @@ async def disable_platform_key_signing(key_id: str, uow: OperatorWork) -> Respon
 
     async def work(session: AsyncSession) -> tuple[BaseModel, int]:
         return KeyOut.of(await service.disable_signing(session, wanted, merchant_id=PLATFORM)), 200
+
+    return await uow.write(work)
+
+
+@router.post("/api_keys/{key_id}/limits", response_model=KeyOut)
+async def set_platform_key_limit(key_id: str, body: LimitIn, uow: OperatorWork) -> Response:
+    """The key's own rate (requests a second for reads, and for writes), or null for the
+    deployment's defaults."""
+    wanted = _key_id(key_id)
+
+    async def work(session: AsyncSession) -> tuple[BaseModel, int]:
+        view = await service.set_rate_limit(session, wanted, body.per_second, merchant_id=PLATFORM)
+        return KeyOut.of(view), 200
 
     return await uow.write(work)

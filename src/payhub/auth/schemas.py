@@ -26,6 +26,9 @@ class KeyOut(BaseModel):
     signing_algorithm: str | None = Field(
         default=None, description="Set when every request with this key must be signed."
     )
+    rate_limit_per_s: int | None = Field(
+        default=None, description="The key's own requests a second per class; null: defaults."
+    )
     secret: str | None = Field(default=None, description="Only in the answer that made it.")
 
     @classmethod
@@ -41,6 +44,7 @@ class KeyOut(BaseModel):
             expires_at=view.expires_at,
             revoked_at=view.revoked_at,
             signing_algorithm=view.signing_algorithm,
+            rate_limit_per_s=view.rate_limit_per_s,
             secret=issued.secret if issued else None,
         )
 
@@ -76,4 +80,12 @@ class SigningSecretOut(BaseModel):
     algorithm: str
     secret: str | None = Field(
         default=None, description="Only in the answer that made it: sign requests with it."
+    )
+
+
+class LimitIn(StrictModel):
+    per_second: int | None = Field(
+        ge=1,
+        le=100_000,
+        description="Requests a second in each class (reads, writes); null: the defaults.",
     )

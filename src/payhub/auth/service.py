@@ -46,6 +46,8 @@ class Principal:
     # Set when the key requires signed requests (see payhub.auth.signing).
     signing_algorithm: str | None = None
     signing_secret: bytes | None = field(default=None, repr=False)
+    # Requests a second in each class, when the key has its own limit.
+    rate_limit_per_s: int | None = None
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes
@@ -129,6 +131,7 @@ _KEY_BY_HASH = select(
     _KEYS.c.revoked_at,
     _KEYS.c.signing_algorithm,
     _KEYS.c.signing_secret,
+    _KEYS.c.rate_limit_per_s,
 ).where(_KEYS.c.key_hash == bindparam("key_hash"))
 
 
@@ -148,6 +151,7 @@ async def authenticate(tx: AsyncSession | Sql, secret: str) -> Principal:
         frozenset(row["scopes"]),
         row["signing_algorithm"],
         row["signing_secret"],
+        row["rate_limit_per_s"],
     )
 
 
@@ -194,6 +198,7 @@ class KeyView:
     expires_at: datetime | None
     revoked_at: datetime | None
     signing_algorithm: str | None = None
+    rate_limit_per_s: int | None = None
 
 
 def _key_view(row: ApiKey) -> KeyView:
@@ -208,6 +213,7 @@ def _key_view(row: ApiKey) -> KeyView:
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
         signing_algorithm=row.signing_algorithm,
+        rate_limit_per_s=row.rate_limit_per_s,
     )
 
 
@@ -295,6 +301,30 @@ async def disable_signing(
         await session.flush()
         await audit.record(
             session, "api_key.signing_disabled", target_type="api_key", target_id=row.id
+        )
+    return _key_view(row)
+
+
+MAX_RATE = 100_000
+
+
+async def set_rate_limit(
+    session: AsyncSession, key_id: str, per_second: int | None, *, merchant_id: str | None = None
+) -> KeyView:
+    """Give a key its own rate (requests a second in each class), or None: the defaults."""
+    if per_second is not None and not 0 < per_second <= MAX_RATE:
+        raise PayHubError("validation_error", param="per_second", detail=f"1 to {MAX_RATE}")
+    row = await _owned_key(session, key_id, merchant_id)
+    before = row.rate_limit_per_s
+    row.rate_limit_per_s = per_second
+    await session.flush()
+    if before != per_second:
+        await audit.record(
+            session,
+            "api_key.rate_limit_changed",
+            target_type="api_key",
+            target_id=row.id,
+            details={"per_second": [before, per_second]},
         )
     return _key_view(row)
 

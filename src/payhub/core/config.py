@@ -63,6 +63,15 @@ class Settings(BaseSettings):
         description="Redis URL (redis://host:6379/0) to hold request-signing nonces and "
         "rate-limit buckets; unset: the database holds them.",
     )
+    rate_limit_read_per_s: int = Field(
+        default=100, ge=0, description="GET requests a second per API key (0: no limit)."
+    )
+    rate_limit_write_per_s: int = Field(
+        default=100, ge=0, description="Other requests a second per API key (0: no limit)."
+    )
+    rate_limit_burst_seconds: float = Field(
+        default=2.0, gt=0, description="A bucket holds this many seconds of its rate."
+    )
     host: str = Field(default="127.0.0.1", description="Address `payhub serve` listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `payhub serve` listens on.")
     log_level: str = Field(default="INFO", description="Python log level for the JSON logs.")

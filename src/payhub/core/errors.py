@@ -174,6 +174,14 @@ _SPECS: tuple[ErrorSpec, ...] = (
         "签名与请求(方法、路径、时间戳、随机数与请求体)不符。",
     ),
     ErrorSpec(
+        "rate_limited",
+        429,
+        _T.RATE_LIMIT,
+        True,
+        "Too many {bucket} requests for this API key: retry after {retry_after} s.",
+        "该 API 密钥的{bucket}请求过多:请在 {retry_after} 秒后重试。",
+    ),
+    ErrorSpec(
         "permission_denied",
         403,
         _T.PERMISSION,
@@ -607,11 +615,20 @@ class _Fields(dict[str, Any]):
 class PayHubError(Exception):
     """A failure with a catalogue code. Raise it anywhere; the API renders it."""
 
-    def __init__(self, code: str, *, param: str | None = None, **fields: Any) -> None:
+    def __init__(
+        self,
+        code: str,
+        *,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+        **fields: Any,
+    ) -> None:
         if code not in CATALOGUE:
             raise KeyError(f"error code {code!r} is not in the catalogue")
         self.spec = CATALOGUE[code]
         self.param = param
+        # HTTP headers the answer carries (Retry-After on a 429).
+        self.headers = headers or {}
         self.fields = fields
         super().__init__(f"{code}: {self.message('en')}")
 

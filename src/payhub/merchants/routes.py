@@ -13,7 +13,7 @@ from payhub.api.deps import OperatorWork, ReadWork, WriteWork
 from payhub.api.schemas import Limit, ListResponse, cursor
 from payhub.auth import service as auth
 from payhub.auth.routes import default_algorithm
-from payhub.auth.schemas import RollIn, SigningIn, SigningSecretOut
+from payhub.auth.schemas import LimitIn, RollIn, SigningIn, SigningSecretOut
 from payhub.core.errors import PayHubError
 from payhub.core.ids import is_id
 from payhub.merchants import service
@@ -185,6 +185,22 @@ async def disable_merchant_key_signing(
 
     async def work(session: AsyncSession) -> tuple[BaseModel, int]:
         return KeyOut.of(await auth.disable_signing(session, key_id, merchant_id=visible)), 200
+
+    return await uow.write(work)
+
+
+@router.post("/merchants/{merchant_id}/api_keys/{key_id}/limits", response_model=KeyOut)
+async def set_merchant_key_limit(
+    merchant_id: str, key_id: str, body: LimitIn, uow: OperatorWork
+) -> Response:
+    """Raise (or lower) what one of a merchant's keys may send a second; null: defaults."""
+    visible = service.visible_merchant_id(uow.principal, merchant_id)
+    if not is_id(key_id, "key"):
+        raise PayHubError("invalid_id", param="key_id")
+
+    async def work(session: AsyncSession) -> tuple[BaseModel, int]:
+        view = await auth.set_rate_limit(session, key_id, body.per_second, merchant_id=visible)
+        return KeyOut.of(view), 200
 
     return await uow.write(work)
 
