@@ -4,6 +4,7 @@ atomic statement."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -192,3 +193,14 @@ def test_joined_statements_number_every_parameter_once(widths: list[int]) -> Non
     assert args == [a for _, plan_args in plans for a in plan_args]
     numbers = [int(n) for n in __import__("re").findall(r"\$(\d+)", sql)]
     assert numbers == list(range(1, len(args) + 1))
+
+
+@requires_postgres
+async def test_a_burst_of_first_callers_shares_one_connection_pool(database_url: str) -> None:
+    # Every pool but the one kept would hold its connections until the process ends.
+    db = Database(database_url, pool_size=4)
+    try:
+        pools = await asyncio.gather(*(db.asyncpg_pool() for _ in range(20)))
+        assert len({id(pool) for pool in pools}) == 1
+    finally:
+        await db.dispose()

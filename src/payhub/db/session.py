@@ -40,6 +40,9 @@ class Database:
         self.pool_size = pool_size
         self._is_sqlite = is_sqlite_url(url)
         self._asyncpg_pool: Any = None
+        # Held while the pool is made: a burst of first callers must share one pool, not
+        # each make its own (the extra pools would never be closed).
+        self._asyncpg_pool_made = asyncio.Lock()
         self._sqlite_writer = asyncio.Lock()
         self.engine: AsyncEngine = make_engine(url, pool_size=pool_size)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
@@ -125,7 +128,11 @@ class Database:
         """A plain asyncpg pool on the same PostgreSQL database, made on first use, for the
         hot paths that skip the ORM (checking a connection out of it costs a third of
         SQLAlchemy's checkout)."""
-        if self._asyncpg_pool is None:
+        if self._asyncpg_pool is not None:
+            return self._asyncpg_pool
+        async with self._asyncpg_pool_made:
+            if self._asyncpg_pool is not None:
+                return self._asyncpg_pool
             import asyncpg
 
             url = make_url(self.url).set(drivername="postgresql")
