@@ -226,12 +226,17 @@ def test_security_codes_next_to_their_name_are_masked(capture: Capture, written:
 def test_keys_secrets_and_bearer_tokens_are_masked(capture: Capture) -> None:
     capture.logger.info(
         "called with Authorization: Bearer abcDEF1234567890xyz, key sk_mer_Zx9ab_cdEFgh-ijk, "
-        "webhook secret whsec_Q2w3e4r5t6y7u8i9"
+        "webhook secret whsec_Q2w3e4r5t6y7u8i9, signing secret ssk_Pq8-rs7Tu6vw5Xy4"
     )
     msg = capture.records()[0]["msg"]
-    for secret in ("abcDEF1234567890xyz", "Zx9ab_cdEFgh-ijk", "Q2w3e4r5t6y7u8i9"):
+    for secret in (
+        "abcDEF1234567890xyz",
+        "Zx9ab_cdEFgh-ijk",
+        "Q2w3e4r5t6y7u8i9",
+        "Pq8-rs7Tu6vw5Xy4",
+    ):
         assert secret not in msg
-    assert "sk_mer_…" in msg and "whsec_…" in msg and "Bearer …" in msg
+    assert "sk_mer_…" in msg and "whsec_…" in msg and "ssk_…" in msg and "Bearer …" in msg
 
 
 def test_fields_named_like_secrets_are_redacted_whatever_they_hold(capture: Capture) -> None:

@@ -63,7 +63,7 @@ _LONG_DIGITS = re.compile(r"(?<![\d*])\d{12,30}(?![\d*])")
 _ID_CARD_X = re.compile(r"(?<![\dA-Za-z])\d{17}[Xx](?![\dA-Za-z])")
 # A security code written after its name: "cvv=123", "CVV2: 4567", "\"cvc\": \"123\"".
 _SECURITY_CODE = re.compile(r"(?i)(\b(?:cvv2?|cvc2?|cvn|security[ _-]?code)\b\W{1,8})\d{3,4}(?!\d)")
-_SECRETS = re.compile(r"\b(sk_op_|sk_mer_|whsec_)[A-Za-z0-9_-]{8,}")
+_SECRETS = re.compile(r"\b(sk_op_|sk_mer_|whsec_|ssk_)[A-Za-z0-9_-]{8,}")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
 # Fields that hold secrets by name, whatever their value looks like: a name made of these
 # words ("webhook_secret", "cvv") or holding one of the phrases ("card_number").
