@@ -36,6 +36,8 @@ TABLES = [
     "audit_events",
     "audit_chain_head",
     "routing_rule_sets",
+    "risk_rule_sets",
+    "risk_decisions",
     "refunds",
     "payment_attempts",
     "payments",

@@ -693,6 +693,35 @@ MATRIX: dict[tuple[str, str], Case] = {
         lambda me, them: [Call("/v1/routing/rules/0/activate")]
     ),
     ("GET", "/v1/channels"): operator(lambda me, them: [Call("/v1/channels")]),
+    # Risk rules and decisions: the platform's (operator or compliance).
+    ("GET", "/v1/risk/features"): operator(lambda me, them: [Call("/v1/risk/features")]),
+    ("GET", "/v1/risk/rules"): operator(lambda me, them: [Call("/v1/risk/rules")]),
+    ("GET", "/v1/risk/rules/versions"): operator(
+        lambda me, them: [Call("/v1/risk/rules/versions")]
+    ),
+    ("GET", "/v1/risk/rules/{version}"): operator(lambda me, them: [Call("/v1/risk/rules/0")]),
+    ("POST", "/v1/risk/rules"): operator(
+        lambda me, them: [
+            Call(
+                "/v1/risk/rules",
+                body={
+                    "definition": {"rules": [], "review_at": 101, "decline_at": 101},
+                    "activate": False,
+                },
+            )
+        ]
+    ),
+    ("POST", "/v1/risk/rules/{version}/activate"): operator(
+        lambda me, them: [Call("/v1/risk/rules/0/activate")]
+    ),
+    ("POST", "/v1/risk/rules/dry_run"): operator(
+        lambda me, them: [Call("/v1/risk/rules/dry_run", body={"version": 0})]
+    ),
+    ("GET", "/v1/risk/decisions"): operator(lambda me, them: [Call("/v1/risk/decisions")]),
+    ("GET", "/v1/risk/decisions/{payment_id}"): operator(
+        lambda me, them: [Call(f"/v1/risk/decisions/{them.captured}")]
+    ),
+    ("GET", "/v1/risk/coverage"): operator(lambda me, them: [Call("/v1/risk/coverage")]),
     ("GET", "/v1/reports/payments"): merchant(
         lambda me, them: [
             *(

@@ -72,6 +72,23 @@ class Settings(BaseSettings):
     rate_limit_burst_seconds: float = Field(
         default=2.0, gt=0, description="A bucket holds this many seconds of its rate."
     )
+    risk_small_amount_cny: int = Field(
+        default=10_000,
+        ge=0,
+        description="Risk features: a CNY payment of at most this many fen is a small amount.",
+    )
+    risk_reporting_thresholds_cny: list[int] = Field(
+        default=[5_000_000, 50_000_000],
+        description="Risk features: CNY reporting thresholds in fen (PBoC large-value lines: "
+        "50,000 and 500,000 yuan); amounts just under them are watched for structuring.",
+    )
+    risk_near_threshold_share: float = Field(
+        default=0.1,
+        gt=0,
+        lt=1,
+        description="Risk features: within this share below a reporting threshold is just "
+        "under it.",
+    )
     host: str = Field(default="127.0.0.1", description="Address `payhub serve` listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `payhub serve` listens on.")
     log_level: str = Field(default="INFO", description="Python log level for the JSON logs.")

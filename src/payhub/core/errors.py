@@ -569,6 +569,22 @@ _SPECS: tuple[ErrorSpec, ...] = (
         "银行卡被拒绝:发卡行报告该卡已挂失或被盗。",
     ),
     ErrorSpec(
+        "risk_declined",
+        402,
+        _T.PAYMENT,
+        False,
+        "The payment was declined by PayHub's risk checks.",
+        "该支付未通过风险检查,已被拒绝。",
+    ),
+    ErrorSpec(
+        "risk_rules_not_found",
+        404,
+        _T.INVALID_REQUEST,
+        False,
+        "No risk rule set has version {version}.",
+        "不存在版本号为 {version} 的风险规则。",
+    ),
+    ErrorSpec(
         "card_not_permitted",
         402,
         _T.PAYMENT,

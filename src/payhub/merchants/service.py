@@ -182,6 +182,17 @@ _MERCHANT = select(table_of(Merchant)).where(table_of(Merchant).c.id == bindpara
 _CUSTOMER = select(table_of(Customer)).where(table_of(Customer).c.id == bindparam("id"))
 
 
+def home_region_subquery(customer_param: str) -> Any:
+    """The home region of the customer bound to `customer_param`, as a scalar subquery (for
+    statements of other modules that need it without a round trip of their own)."""
+    customers = table_of(Customer)
+    return (
+        select(customers.c.home_region)
+        .where(customers.c.id == bindparam(customer_param))
+        .scalar_subquery()
+    )
+
+
 async def get_merchant(tx: AsyncSession | Sql, merchant_id: str) -> MerchantView:
     row = await (await as_sql(tx)).one(_MERCHANT, id=merchant_id)
     if row is None:

@@ -20,6 +20,7 @@ from payhub.db.sql import Sql
 from payhub.payments import channels
 from payhub.payments import service as steps
 from payhub.payments.service import ChannelCall, Step
+from payhub.risk.decisions.features import Signals
 from payhub.routing import service as routing
 from payhub.routing.base import Result
 
@@ -118,12 +119,16 @@ async def confirm_payment(
     merchant_id: str | None,
     cvv: str | None = None,
     *,
+    signals: Signals | None = None,
     settle: Settle | None = None,
 ) -> Step:
-    """Authorise at the routed channel; approved → `requires_capture`, or captured at once
-    → `succeeded`. A soft decline tries the next eligible channel, a hard one never does;
-    an unknown outcome stops there (`processing`) until the resolver learns the truth."""
-    step = await db.transact(lambda sql: steps.start_confirm(sql, payment_id, merchant_id, cvv))
+    """Score the payment's risk; then authorise at the routed channel; approved →
+    `requires_capture`, or captured at once → `succeeded`. A soft decline tries the next
+    eligible channel, a hard one never does; an unknown outcome stops there (`processing`)
+    until the resolver learns the truth."""
+    step = await db.transact(
+        lambda sql: steps.start_confirm(sql, payment_id, merchant_id, cvv, signals=signals)
+    )
     return await drive(db, step, cascade=True, settle=settle)
 
 

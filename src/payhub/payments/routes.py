@@ -38,6 +38,7 @@ from payhub.payments.schemas import (
     Scene,
 )
 from payhub.payments.service import Step
+from payhub.risk.decisions.features import Signals
 
 router = APIRouter(prefix="/v1", tags=["payments"])
 RefundWork = Annotated[UnitOfWork, Depends(work_for("refunds"))]
@@ -165,15 +166,30 @@ async def get_payment(payment_id: str, uow: ReadWork) -> Response:
     return await uow.read(work)
 
 
+def _signals(body: ConfirmIn | None) -> Signals:
+    if body is None:
+        return Signals()
+    where = body.location
+    return Signals(
+        device_id=body.device_id,
+        ip=str(body.ip) if body.ip is not None else None,
+        latitude=where.latitude if where is not None else None,
+        longitude=where.longitude if where is not None else None,
+    )
+
+
 @router.post("/payments/{payment_id}/confirm", response_model=PaymentOut)
 async def confirm_payment(
     payment_id: str, uow: WriteWork, body: ConfirmIn | None = Body(default=None)
 ) -> Response:
     scope = _scope(uow.principal)
     cvv = body.cvv if body is not None else None
+    signals = _signals(body)
 
     async def flow(db: Database, store: Store) -> tuple[BaseModel, int]:
-        step = await orchestrator.confirm_payment(db, payment_id, scope, cvv, settle=_settle(store))
+        step = await orchestrator.confirm_payment(
+            db, payment_id, scope, cvv, signals=signals, settle=_settle(store)
+        )
         return _answer(step)
 
     return await uow.write_flow(flow)

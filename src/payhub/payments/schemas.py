@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field, IPvAnyAddress, StrictInt
 
 from payhub.api.schemas import StrictModel
 
@@ -30,9 +30,22 @@ class PaymentIn(StrictModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+class LocationIn(StrictModel):
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+
+
 class ConfirmIn(StrictModel):
     # Passed to the channel and forgotten: never stored, logged or returned.
     cvv: str | None = Field(default=None, pattern=r"^[0-9]{3,4}$")
+    # What the merchant knows of the customer's side, for the risk checks (all optional).
+    device_id: str | None = Field(
+        default=None, min_length=1, max_length=64, description="The customer's device."
+    )
+    ip: IPvAnyAddress | None = Field(default=None, description="The customer's IP address.")
+    location: LocationIn | None = Field(
+        default=None, description="Where the customer is (WGS 84 degrees)."
+    )
 
 
 class CaptureIn(StrictModel):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, cast
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import Select, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.channels.base import CardData, CardType, ChannelResult, ChannelStatus
@@ -48,6 +48,8 @@ from payhub.payments.objects import (
     refund_object,
 )
 from payhub.payments.rows import AttemptRow, PaymentRow, RefundRow
+from payhub.risk.decisions import service as risk
+from payhub.risk.decisions.features import Signals, Subject
 from payhub.routing import service as routing
 from payhub.routing.base import Context, Ranking, Result
 from payhub.routing.engine import Decision
@@ -372,6 +374,19 @@ async def create_payment(
     return row
 
 
+def confirmed_payment_ids(
+    created_from: datetime | None, created_to: datetime | None
+) -> Select[Any]:
+    """The ids of payments past confirmation created in a period (what risk coverage counts
+    its decisions against)."""
+    query = select(_PAYMENTS.c.id).where(_PAYMENTS.c.status != "requires_confirmation")
+    if created_from is not None:
+        query = query.where(_PAYMENTS.c.created_at >= created_from)
+    if created_to is not None:
+        query = query.where(_PAYMENTS.c.created_at < created_to)
+    return query
+
+
 async def get_payment(
     tx: AsyncSession | Sql, payment_id: str, *, merchant_id: str | None
 ) -> PaymentRow:
@@ -433,10 +448,16 @@ def _card_for_channel(revealed: vault.RevealedCard, cvv: str | None) -> CardData
 
 
 async def start_confirm(
-    tx: AsyncSession | Sql, payment_id: str, merchant_id: str | None, cvv: str | None
+    tx: AsyncSession | Sql,
+    payment_id: str,
+    merchant_id: str | None,
+    cvv: str | None,
+    *,
+    signals: Signals | None = None,
 ) -> Step:
-    """Check limits again (today's payments may have grown since create), route, and commit
-    the payment as `processing` with its first authorisation attempt and its decision."""
+    """Check limits again (today's payments may have grown since create), score the risk
+    (a decline fails the payment before any channel sees it), route, and commit the payment
+    as `processing` with its first authorisation attempt and its decision."""
     sql = await as_sql(tx)
     row = await _payment_row(sql, payment_id, merchant_id, lock=True)
     if row.status != "requires_confirmation":
@@ -445,13 +466,34 @@ async def start_confirm(
     checks = await _check_limits(sql, merchant, row.amount, exclude=row.id)
     revealed = await vault.reveal_card(sql, row.payment_method)
     card = _card_for_channel(revealed, cvv)
+    verdict = await risk.decide(
+        sql,
+        row.id,
+        Subject(
+            merchant_id=row.merchant_id,
+            customer_id=row.customer_id,
+            card_fingerprint=revealed.fingerprint or None,
+            amount=row.amount,
+            currency=row.currency,
+            scene=row.scene,
+            signals=signals or Signals(),
+        ),
+    )
+    if verdict.outcome == "decline":
+        row.decision = {
+            "risk": {"outcome": "decline", "checks": checks, **verdict.summary()},
+            "decided_at": clock.to_rfc3339(clock.now()),
+        }
+        await _fail(sql, row, "risk_declined", None)
+        await _save(sql, row)
+        return Step(row)
     adapters = channels.get_channels()
     router = await routing.current_router(sql, list(adapters))
     facts = {"issuer": revealed.issuer_code, "card_type": revealed.card_type}
     ctx = _routing_context(row, facts)
     decision = router.decide(ctx, routing.card_channels(adapters))
     row.decision = {
-        "risk": {"outcome": "approve", "checks": checks},
+        "risk": {"checks": checks, **verdict.summary()},
         "route": {
             "strategy": router.name,
             "rules_version": router.rules.version,

@@ -64,6 +64,8 @@ class RevealedCard:
     issuer_code: str
     card_type: str
     brand: str
+    # The keyed hash of the number (not the number): what the risk features count by.
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +313,7 @@ async def reveal_card(tx: AsyncSession | Sql, token: str) -> RevealedCard:
         issuer_code=row["issuer_code"],
         card_type=row["card_type"],
         brand=row["brand"],
+        fingerprint=row["fingerprint"],
     )
 
 

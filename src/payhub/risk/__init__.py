@@ -1,0 +1,1 @@
+"""Risk and anti-money-laundering: the decision on every payment, screening, monitoring."""

@@ -1,0 +1,397 @@
+"""Deciding, recording and reading risk decisions; publishing and activating rule sets.
+
+`decide` runs in the payment's confirm transaction, before any channel is called: it reads
+the active rule set and the history (two statements), evaluates, and writes the decision
+row with the unit's other writes. Every payment that reaches a channel, or is declined
+before one, has exactly one decision (the row is unique per payment).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payhub.audit import service as audit
+from payhub.core import clock
+from payhub.core.config import get_settings
+from payhub.core.errors import PayHubError
+from payhub.core.ids import new_id
+from payhub.db.session import RetryTransaction
+from payhub.db.sql import Row, Sql, as_sql, table_of
+from payhub.merchants import service as merchants
+from payhub.risk.decisions.features import (
+    Subject,
+    Thresholds,
+    Value,
+    derive,
+    history_columns,
+    windows,
+)
+from payhub.risk.decisions.models import RiskDecision, RiskRuleSet
+from payhub.risk.decisions.rules import BUILTIN, RuleSet, parse_rule_set, rule_set_data
+
+_SETS = table_of(RiskRuleSet)
+_DECISIONS = table_of(RiskDecision)
+_ACTIVE = select(_SETS.c.version, _SETS.c.definition).where(_SETS.c.active.is_(True))
+# One round trip for a decision: the active rule set, the history, the customer's home.
+_DECIDE = select(
+    select(_SETS.c.version)
+    .where(_SETS.c.active.is_(True))
+    .scalar_subquery()
+    .label("rules_version"),
+    select(_SETS.c.definition)
+    .where(_SETS.c.active.is_(True))
+    .scalar_subquery()
+    .label("rules_definition"),
+    merchants.home_region_subquery("customer").label("home_region"),
+    *history_columns(),
+)
+_INSERT_DECISION = insert(_DECISIONS)
+
+# Parsed rule sets by version: a version never changes once written.
+_parsed: dict[int, RuleSet] = {}
+
+
+def thresholds() -> Thresholds:
+    settings = get_settings()
+    return Thresholds(
+        small={"CNY": settings.risk_small_amount_cny},
+        reporting={"CNY": tuple(settings.risk_reporting_thresholds_cny)},
+        near_share=settings.risk_near_threshold_share,
+    )
+
+
+# ------------------------------------------------------------------------------ rule sets
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSetView:
+    version: int
+    definition: dict[str, Any]
+    active: bool
+    note: str | None
+    created_by: str
+    created_at: datetime | None
+
+
+def builtin_view(*, active: bool = True) -> RuleSetView:
+    return RuleSetView(0, rule_set_data(BUILTIN), active, "shipped default", "payhub", None)
+
+
+def _view(row: RiskRuleSet) -> RuleSetView:
+    return RuleSetView(
+        row.version, dict(row.definition), row.active, row.note, row.created_by, row.created_at
+    )
+
+
+async def active_rule_set(tx: AsyncSession | Sql) -> RuleSet:
+    """The active rule set (the built-in one when none was published)."""
+    row = await (await as_sql(tx)).one(_ACTIVE)
+    if row is None:
+        return BUILTIN
+    return _rule_set(row["version"], row["definition"])
+
+
+def _rule_set(version: int | None, definition: Any) -> RuleSet:
+    if version is None:
+        return BUILTIN
+    parsed = _parsed.get(int(version))
+    if parsed is None:
+        parsed = _parsed[int(version)] = parse_rule_set(definition, version=int(version))
+    return parsed
+
+
+async def active_view(session: AsyncSession) -> RuleSetView:
+    row = (
+        await session.execute(select(RiskRuleSet).where(RiskRuleSet.active.is_(True)))
+    ).scalar_one_or_none()
+    return _view(row) if row is not None else builtin_view()
+
+
+async def list_versions(session: AsyncSession) -> list[RuleSetView]:
+    rows = [
+        _view(r)
+        for r in (
+            await session.execute(select(RiskRuleSet).order_by(RiskRuleSet.version.desc()))
+        ).scalars()
+    ]
+    return [*rows, builtin_view(active=not any(r.active for r in rows))]
+
+
+async def get_version(session: AsyncSession, version: int) -> RuleSetView:
+    if version == 0:
+        return builtin_view(active=(await active_rule_set(session)).version == 0)
+    row = await session.get(RiskRuleSet, version)
+    if row is None:
+        raise PayHubError("risk_rules_not_found", version=version)
+    return _view(row)
+
+
+async def _deactivate_all(session: AsyncSession) -> None:
+    await session.execute(
+        update(RiskRuleSet).where(RiskRuleSet.active.is_(True)).values(active=False)
+    )
+    await session.flush()
+
+
+async def publish(
+    session: AsyncSession,
+    definition: Any,
+    *,
+    created_by: str,
+    note: str | None = None,
+    activate: bool = True,
+) -> RuleSetView:
+    """Write a rule set as the next version (live at once unless `activate` is False: then
+    it waits, for a dry run, until activated)."""
+    rule_set = parse_rule_set(definition)
+    if note is not None and len(note) > 200:
+        raise PayHubError("validation_error", param="note", detail="at most 200 characters")
+    latest = (await session.execute(select(func.max(RiskRuleSet.version)))).scalar_one()
+    if activate:
+        await _deactivate_all(session)
+    row = RiskRuleSet(
+        version=(latest or 0) + 1,
+        definition=rule_set_data(rule_set),
+        note=note,
+        created_by=created_by[:80],
+        active=activate,
+        created_at=clock.now(),
+    )
+    session.add(row)
+    try:
+        await session.flush()
+    except IntegrityError:
+        # Another publisher took this version number first: start again after it.
+        raise RetryTransaction("risk rule version taken") from None
+    await audit.record(
+        session,
+        "risk_rules.published",
+        target_type="risk_rules",
+        target_id=str(row.version),
+        details={"active": activate, "note": note, "rules": [r.id for r in rule_set.rules]},
+    )
+    return _view(row)
+
+
+async def activate(session: AsyncSession, version: int) -> RuleSetView:
+    """Make a version the active one: a staged version going live, or a rollback (version
+    0 goes back to the built-in rules)."""
+    if version == 0:
+        await _deactivate_all(session)
+        await audit.record(session, "risk_rules.activated", target_type="risk_rules", target_id="0")
+        return builtin_view()
+    row = await session.get(RiskRuleSet, version, with_for_update=True)
+    if row is None:
+        raise PayHubError("risk_rules_not_found", version=version)
+    if not row.active:
+        await _deactivate_all(session)
+        row.active = True
+        await session.flush()
+        await audit.record(
+            session, "risk_rules.activated", target_type="risk_rules", target_id=str(version)
+        )
+    return _view(row)
+
+
+# ------------------------------------------------------------------------------ decisions
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    id: str
+    outcome: str
+    score: int
+    fired: list[dict[str, Any]]
+    rules_version: int
+    features: dict[str, Value]
+    took_us: int
+
+    def summary(self) -> dict[str, Any]:
+        """What the payment's recorded decision shows of it."""
+        return {
+            "decision": self.id,
+            "outcome": self.outcome,
+            "score": self.score,
+            "fired": self.fired,
+            "rules_version": self.rules_version,
+        }
+
+
+async def decide(sql: Sql, payment_id: str, subject: Subject) -> Decision:
+    """Score a payment and record the decision with the caller's other writes."""
+    started = time.perf_counter()
+    now = clock.now()
+    s = subject.signals
+    row = await sql.one(
+        _DECIDE,
+        customer=subject.customer_id,
+        merchant=subject.merchant_id,
+        card=subject.card_fingerprint,
+        device=s.device_id,
+        ip=s.ip,
+        currency=subject.currency,
+        **windows(now),
+    )
+    assert row is not None  # a SELECT of scalar subqueries always has its one row
+    rule_set = _rule_set(row["rules_version"], row["rules_definition"])
+    features = derive(subject, thresholds(), now, row)
+    verdict = rule_set.evaluate(features)
+    took_us = int((time.perf_counter() - started) * 1_000_000)
+    decision = Decision(
+        new_id("rsk"),
+        verdict.outcome,
+        verdict.score,
+        verdict.fired,
+        rule_set.version,
+        features,
+        took_us,
+    )
+    await sql.defer(
+        _INSERT_DECISION,
+        id=decision.id,
+        payment_id=payment_id,
+        merchant_id=subject.merchant_id,
+        customer_id=subject.customer_id,
+        card_fingerprint=subject.card_fingerprint,
+        device_id=s.device_id,
+        ip=s.ip,
+        latitude=s.latitude,
+        longitude=s.longitude,
+        amount=subject.amount,
+        currency=subject.currency,
+        small=bool(features["amount.small"]),
+        near_threshold=bool(features["amount.near_threshold"]),
+        outcome=decision.outcome,
+        score=decision.score,
+        fired=decision.fired,
+        features=features,
+        rules_version=decision.rules_version,
+        decided_at=now,
+        took_us=took_us,
+    )
+    return decision
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionView:
+    id: str
+    payment_id: str
+    merchant_id: str
+    customer_id: str | None
+    outcome: str
+    score: int
+    fired: list[dict[str, Any]]
+    features: dict[str, Any]
+    rules_version: int
+    decided_at: datetime
+    took_us: int
+
+    @classmethod
+    def of(cls, row: Row) -> DecisionView:
+        return cls(
+            row["id"],
+            row["payment_id"],
+            row["merchant_id"],
+            row["customer_id"],
+            row["outcome"],
+            row["score"],
+            list(row["fired"]),
+            dict(row["features"]),
+            row["rules_version"],
+            row["decided_at"],
+            row["took_us"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionFilter:
+    outcome: str | None = None
+    merchant_id: str | None = None
+    customer_id: str | None = None
+    rule: str | None = None  # decisions where this rule fired
+    decided_from: datetime | None = None
+    decided_to: datetime | None = None
+
+
+async def list_decisions(
+    tx: AsyncSession | Sql, filters: DecisionFilter, *, limit: int, starting_after: str | None
+) -> tuple[list[DecisionView], bool]:
+    """Newest first; with `rule`, those where the rule fired (filtered here, not in SQL:
+    the fired list is JSON, read the same way on both databases)."""
+    query = select(_DECISIONS).order_by(_DECISIONS.c.id.desc())
+    for column, value in (
+        (_DECISIONS.c.outcome, filters.outcome),
+        (_DECISIONS.c.merchant_id, filters.merchant_id),
+        (_DECISIONS.c.customer_id, filters.customer_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if filters.decided_from is not None:
+        query = query.where(_DECISIONS.c.decided_at >= filters.decided_from)
+    if filters.decided_to is not None:
+        query = query.where(_DECISIONS.c.decided_at < filters.decided_to)
+    if starting_after is not None:
+        query = query.where(_DECISIONS.c.id < starting_after)
+    sql = await as_sql(tx)
+    if filters.rule is None:
+        rows = await sql.all_once(query.limit(limit + 1))
+        views = [DecisionView.of(r) for r in rows]
+        return views[:limit], len(views) > limit
+    found: list[DecisionView] = []
+    cursor = starting_after
+    while len(found) <= limit:
+        page_query = query if cursor is None else query.where(_DECISIONS.c.id < cursor)
+        rows = await sql.all_once(page_query.limit(500))
+        if not rows:
+            break
+        for row in rows:
+            if any(f.get("rule") == filters.rule for f in row["fired"]):
+                found.append(DecisionView.of(row))
+        cursor = rows[-1]["id"]
+    return found[:limit], len(found) > limit
+
+
+_BY_PAYMENT = select(_DECISIONS).where(_DECISIONS.c.payment_id == bindparam("payment_id"))
+
+
+async def decision_for_payment(tx: AsyncSession | Sql, payment_id: str) -> DecisionView | None:
+    row = await (await as_sql(tx)).one(_BY_PAYMENT, payment_id=payment_id)
+    return DecisionView.of(row) if row is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    payments: int  # payments that went past confirmation in the period
+    decided: int  # of them, those with a recorded decision
+    outcomes: dict[str, int]
+
+    @property
+    def share(self) -> float:
+        return 1.0 if self.payments == 0 else self.decided / self.payments
+
+
+async def coverage(
+    session: AsyncSession, *, created_from: datetime | None, created_to: datetime | None
+) -> Coverage:
+    """Decisions ÷ payments confirmed (every status past `requires_confirmation`), for
+    payments created in the period."""
+    from payhub.payments.service import confirmed_payment_ids
+
+    ids = confirmed_payment_ids(created_from, created_to).subquery()
+    payments = (await session.execute(select(func.count()).select_from(ids))).scalar_one()
+    by_outcome = (
+        await session.execute(
+            select(RiskDecision.outcome, func.count())
+            .join(ids, ids.c.id == RiskDecision.payment_id)
+            .group_by(RiskDecision.outcome)
+        )
+    ).all()
+    outcomes = {str(o): int(n) for o, n in by_outcome}
+    return Coverage(int(payments), sum(outcomes.values()), outcomes)
