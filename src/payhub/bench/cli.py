@@ -8,8 +8,10 @@ import typer
 def register(bench_app: typer.Typer) -> None:
     from payhub.bench.ledger import ledger_command
     from payhub.bench.payments import payments_command
+    from payhub.bench.risk import risk_command
     from payhub.bench.routing import routing_command
 
     bench_app.command("ledger")(ledger_command)
     bench_app.command("payments")(payments_command)
     bench_app.command("routing")(routing_command)
+    bench_app.command("risk")(risk_command)

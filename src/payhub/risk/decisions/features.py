@@ -23,7 +23,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, bindparam, distinct, func, select
+from sqlalchemy import ColumnElement, String, and_, bindparam, case, distinct, func, select, true
 
 from payhub.db.sql import table_of
 from payhub.risk.decisions.models import RiskDecision
@@ -115,93 +115,125 @@ CATALOGUE: dict[str, str] = {
 }
 
 
-def _party(column: Any, name: str) -> ColumnElement[bool]:
-    party: ColumnElement[bool] = column == bindparam(name)
-    return party
+def _since(window: str) -> ColumnElement[bool]:
+    after: ColumnElement[bool] = _D.c.decided_at >= bindparam(window)
+    return after
 
 
-def _count(party: ColumnElement[bool], since: str, *more: ColumnElement[bool]) -> Any:
-    return (
-        select(func.count())
-        .select_from(_D)
-        .where(party, _D.c.decided_at >= bindparam(since), *more)
-        .scalar_subquery()
-    )
+def _tally(*conditions: ColumnElement[bool]) -> Any:
+    """How many of the party's rows meet every condition."""
+    return func.coalesce(func.sum(case((and_(*conditions), 1), else_=0)), 0)
 
 
-def _sum(party: ColumnElement[bool], since: str) -> Any:
-    return (
-        select(func.coalesce(func.sum(_D.c.amount), 0))
-        .where(party, _D.c.decided_at >= bindparam(since), _D.c.currency == bindparam("currency"))
-        .scalar_subquery()
-    )
-
-
-def _others(party: ColumnElement[bool], column: Any, since: str, current: str) -> Any:
+def _others(column: Any, window: str, current: str) -> Any:
     """Distinct values of `column` in the window other than the payment's own (`derive`
     adds that one back), so the count includes this payment whether or not it is new."""
+    other = column != func.coalesce(bindparam(current, type_=String()), "")
+    return func.count(distinct(case((and_(_since(window), other), column))))
+
+
+def _pass(name: str, party: Any, param: str, window: str, figures: dict[str, Any]) -> Any:
+    """One pass over a party's rows in `window`: every figure of it at once (a heavy
+    party's rows are read once, not once per figure)."""
     return (
-        select(func.count(distinct(column)))
-        .where(
-            party,
-            _D.c.decided_at >= bindparam(since),
-            column.is_not(None),
-            column != func.coalesce(bindparam(current, type_=String()), ""),
-        )
-        .scalar_subquery()
+        select(*(expr.label(label) for label, expr in figures.items()))
+        .where(party == bindparam(param), _since(window))
+        .subquery(name)
     )
 
 
-def _latest(party: ColumnElement[bool], column: Any) -> Any:
+def _latest(column: Any) -> Any:
+    """The customer's latest located payment in the last 30 days (an index scan backwards
+    from now, stopping at the first located row)."""
     return (
         select(column)
-        .where(party, _D.c.decided_at >= bindparam("t30d"), _D.c.latitude.is_not(None))
+        .where(
+            _D.c.customer_id == bindparam("customer"),
+            _since("t30d"),
+            _D.c.latitude.is_not(None),
+        )
         .order_by(_D.c.decided_at.desc())
         .limit(1)
         .scalar_subquery()
     )
 
 
-def history_columns() -> list[Any]:
-    """The history's figures as labelled scalar subqueries, for one SELECT with others."""
-    customer = _party(_D.c.customer_id, "customer")
-    card = _party(_D.c.card_fingerprint, "card")
-    device = _party(_D.c.device_id, "device")
-    ip = _party(_D.c.ip, "ip")
+def history_columns() -> tuple[list[Any], Any]:
+    """The history's figures as labelled columns, and the FROM clause they need (one
+    single-row aggregate per party, joined), for one SELECT with others."""
     same_currency = _D.c.currency == bindparam("currency")
-    columns = {
-        "customer.count_10m": _count(customer, "t10m"),
-        "customer.count_1h": _count(customer, "t1h"),
-        "customer.count_24h": _count(customer, "t24h"),
-        "customer.amount_24h": _sum(customer, "t24h"),
-        "customer.small_count_1h": _count(customer, "t1h", _D.c.small.is_(True)),
-        "customer.near_threshold_24h": _count(customer, "t24h", _D.c.near_threshold.is_(True)),
-        "customer.merchants_24h": _others(customer, _D.c.merchant_id, "t24h", "merchant"),
-        "customer.history_count": _count(customer, "t30d", same_currency),
-        "usual_amount": select(func.avg(_D.c.amount))
-        .where(customer, _D.c.decided_at >= bindparam("t30d"), same_currency)
-        .scalar_subquery(),
-        "last_at": select(func.max(_D.c.decided_at))
-        .where(customer, _D.c.decided_at >= bindparam("t30d"))
-        .scalar_subquery(),
-        "last_located_at": _latest(customer, _D.c.decided_at),
-        "last_latitude": _latest(customer, _D.c.latitude),
-        "last_longitude": _latest(customer, _D.c.longitude),
-        "card.count_10m": _count(card, "t10m"),
-        "card.count_1h": _count(card, "t1h"),
-        "card.count_24h": _count(card, "t24h"),
-        "card.amount_24h": _sum(card, "t24h"),
-        "card.small_count_1h": _count(card, "t1h", _D.c.small.is_(True)),
-        "card.customers_24h": _others(card, _D.c.customer_id, "t24h", "customer"),
-        "card_first_seen": select(func.min(_D.c.decided_at)).where(card).scalar_subquery(),
-        "device.count_1h": _count(device, "t1h"),
-        "device.cards_24h": _others(device, _D.c.card_fingerprint, "t24h", "card"),
-        "device.customers_24h": _others(device, _D.c.customer_id, "t24h", "customer"),
-        "ip.count_1h": _count(ip, "t1h"),
-        "ip.cards_24h": _others(ip, _D.c.card_fingerprint, "t24h", "card"),
-        "ip.customers_24h": _others(ip, _D.c.customer_id, "t24h", "customer"),
-    }
-    return [expr.label(name) for name, expr in columns.items()]
+    small, near = _D.c.small.is_(True), _D.c.near_threshold.is_(True)
+    customer = _pass(
+        "customer_figures",
+        _D.c.customer_id,
+        "customer",
+        "t30d",
+        {
+            "customer.count_10m": _tally(_since("t10m")),
+            "customer.count_1h": _tally(_since("t1h")),
+            "customer.count_24h": _tally(_since("t24h")),
+            "customer.amount_24h": func.coalesce(
+                func.sum(case((and_(_since("t24h"), same_currency), _D.c.amount), else_=0)), 0
+            ),
+            "customer.small_count_1h": _tally(_since("t1h"), small),
+            "customer.near_threshold_24h": _tally(_since("t24h"), near),
+            "customer.merchants_24h": _others(_D.c.merchant_id, "t24h", "merchant"),
+            "customer.history_count": _tally(same_currency),
+            "usual_amount": func.avg(case((same_currency, _D.c.amount))),
+            "last_at": func.max(_D.c.decided_at),
+        },
+    )
+    card = _pass(
+        "card_figures",
+        _D.c.card_fingerprint,
+        "card",
+        "t24h",
+        {
+            "card.count_10m": _tally(_since("t10m")),
+            "card.count_1h": _tally(_since("t1h")),
+            "card.count_24h": func.count(),
+            "card.amount_24h": func.coalesce(
+                func.sum(case((same_currency, _D.c.amount), else_=0)), 0
+            ),
+            "card.small_count_1h": _tally(_since("t1h"), small),
+            "card.customers_24h": _others(_D.c.customer_id, "t24h", "customer"),
+        },
+    )
+    device = _pass(
+        "device_figures",
+        _D.c.device_id,
+        "device",
+        "t24h",
+        {
+            "device.count_1h": _tally(_since("t1h")),
+            "device.cards_24h": _others(_D.c.card_fingerprint, "t24h", "card"),
+            "device.customers_24h": _others(_D.c.customer_id, "t24h", "customer"),
+        },
+    )
+    ip = _pass(
+        "ip_figures",
+        _D.c.ip,
+        "ip",
+        "t24h",
+        {
+            "ip.count_1h": _tally(_since("t1h")),
+            "ip.cards_24h": _others(_D.c.card_fingerprint, "t24h", "card"),
+            "ip.customers_24h": _others(_D.c.customer_id, "t24h", "customer"),
+        },
+    )
+    parts = (customer, card, device, ip)
+    columns: list[Any] = [c for part in parts for c in part.c]
+    columns += [
+        _latest(_D.c.decided_at).label("last_located_at"),
+        _latest(_D.c.latitude).label("last_latitude"),
+        _latest(_D.c.longitude).label("last_longitude"),
+        select(func.min(_D.c.decided_at))
+        .where(_D.c.card_fingerprint == bindparam("card"))
+        .scalar_subquery()
+        .label("card_first_seen"),
+    ]
+    joined = customer.join(card, true()).join(device, true()).join(ip, true())
+    return columns, joined
 
 
 @cache

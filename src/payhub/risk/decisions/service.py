@@ -40,6 +40,7 @@ _SETS = table_of(RiskRuleSet)
 _DECISIONS = table_of(RiskDecision)
 _ACTIVE = select(_SETS.c.version, _SETS.c.definition).where(_SETS.c.active.is_(True))
 # One round trip for a decision: the active rule set, the history, the customer's home.
+_HISTORY_COLUMNS, _HISTORY_FROM = history_columns()
 _DECIDE = select(
     select(_SETS.c.version)
     .where(_SETS.c.active.is_(True))
@@ -50,8 +51,8 @@ _DECIDE = select(
     .scalar_subquery()
     .label("rules_definition"),
     merchants.home_region_subquery("customer").label("home_region"),
-    *history_columns(),
-)
+    *_HISTORY_COLUMNS,
+).select_from(_HISTORY_FROM)
 _INSERT_DECISION = insert(_DECISIONS)
 
 # Parsed rule sets by version: a version never changes once written.
