@@ -158,6 +158,8 @@ def test_a_channel_whose_failures_hang_is_worth_less_than_one_that_declines() ->
     hangs = taught(0.96, 0.96, hang=True)
     assert first(hangs, cascade=False) == "cheap"
     assert first(hangs, cascade=True) == "dear"
+    reason = Router(hangs, NO_RULES, budget_ms=1000).decide(context(1.0), [DEAR, CHEAP])
+    assert reason.ranking.reason.startswith("dear: worth more to the payment than cheap")
 
 
 def test_a_channel_whose_declines_come_too_late_to_cascade_is_worth_less() -> None:

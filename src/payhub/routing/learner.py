@@ -686,22 +686,20 @@ class PayhubRanker:
                 f"{chosen.expected_success:.3f}); best estimate {leader} "
                 f"{scores[leader].expected_success:.3f}"
             )
-        worth = max(values.values(), key=lambda v: v.value)
-        if values[first] is not worth and values[first].value < worth.value:
-            best_id = next(cid for cid, v in values.items() if v is worth)
+        if first != leader:
+            # The worth to the payment passed over the usual choice.
             return (
-                f"{first}: cheaper or faster, and worth within the tolerance as much to the "
-                f"payment as {best_id} ({values[first].value:.4f} vs {worth.value:.4f} with "
-                f"the cascade)"
+                f"{first}: worth more to the payment than {leader} with the cascade "
+                f"({values[first].value:.4f} vs {values[leader].value:.4f}): fewer of its "
+                f"failures are hangs or declines too late to cascade"
             )
         ranked = [scores[cid] for cid in values]  # last-resort channels aside
         best = max(ranked, key=lambda s: (s.expected_success, s.channel_id))
         if best.channel_id != first and best.expected_success > chosen.expected_success:
             return (
-                f"{first}: most approvals for the payment with the cascade "
-                f"({values[first].value:.4f} vs {values[best.channel_id].value:.4f} with "
-                f"{best.channel_id} first, whose first attempt is likelier: "
-                f"{best.expected_success:.3f} vs {chosen.expected_success:.3f})"
+                f"{first}: cheaper or faster within {self.tolerance * 100:.1f} pp of "
+                f"{best.channel_id} ({chosen.expected_success:.3f} vs "
+                f"{best.expected_success:.3f})"
             )
         return f"{first}: highest expected success {chosen.expected_success:.3f} ({chosen.segment})"
 
