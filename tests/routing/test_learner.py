@@ -455,35 +455,57 @@ def test_nothing_else_goes_to_a_channel_while_its_probe_is_out() -> None:
     assert ranker.stats(context(141.0).at)["a"].state is HealthState.HEALTHY
 
 
+def out(ranker: PayhubRanker, cid: str, at_s: float) -> bool:
+    """Eliminated (in its cool-off)."""
+    return ranker.stats(context(at_s).at)[cid].state is HealthState.ELIMINATED
+
+
 def hang_until_eliminated(ranker: PayhubRanker, cid: str, start_s: float) -> float:
     """Timeouts on `cid` from `start_s` until it is eliminated; the moment it was."""
     for n in range(1, 40):
         at_s = start_s + n * 0.1
         ranker.observe(context(at_s), cid, Result.UNKNOWN, 3000)
-        if not ranker.available(cid, context(at_s).at):
+        if out(ranker, cid, at_s):
             return at_s
     raise AssertionError(f"{cid} was never eliminated")
 
 
-def test_a_channel_out_for_hanging_is_back_once_it_answers() -> None:
-    # Taken out for hanging, a channel is back with its first answer, even a decline: the
-    # decline is the issuer's or the channel's ordinary business, not the hang.
+def test_a_channel_out_for_hanging_is_a_last_resort_until_it_answers() -> None:
+    # Out for hanging, a channel is not probed first: it stays a candidate, after every
+    # other, through its cool-off and until an answer. Its first answer after the cool-off
+    # brings it back, even a decline: the decline is the issuer's or the channel's ordinary
+    # business, not the hang.
     ranker = PayhubRanker(explore_cap=0.0)
     feed(ranker, "a", 475, 25)
     feed(ranker, "b", 450, 50)
-    probe_at = hang_until_eliminated(ranker, "a", 100.0) + 30.0
-    assert ranker.rank(context(probe_at), [A, B]).scores["a"].note == "probe"
-    ranker.observe(context(probe_at + 0.2), "a", Result.SOFT_DECLINE, 200)
-    assert ranker.available("a", context(probe_at + 0.2).at)
-    # An error is no answer: the channel still does not process requests.
+    eliminated_at = hang_until_eliminated(ranker, "a", 100.0)
+    during = ranker.rank(context(eliminated_at + 1.0), [A, B])
+    assert ranker.available("a", context(eliminated_at + 1.0).at)
+    assert during.order == ["b", "a"] and during.last_resort == {"a"}
+    assert during.scores["a"].note == "last resort"
+    snapshot = ranker.stats(context(eliminated_at + 1.0).at)["a"]
+    assert snapshot.state is HealthState.ELIMINATED and not snapshot.available
+    # A hang during the cool-off is no news; after it, the channel is still last, not probed.
+    ranker.observe(context(eliminated_at + 5.0), "a", Result.UNKNOWN, 3000)
+    after = eliminated_at + 30.0
+    ranking = ranker.rank(context(after), [A, B])
+    assert ranking.order == ["b", "a"] and ranking.scores["a"].note == "last resort"
+    assert ranker.rank(context(after + 0.1), [A, B]).order[-1] == "a"  # no probe out to wait on
+    ranker.observe(context(after + 0.2), "a", Result.SOFT_DECLINE, 200)
+    assert not out(ranker, "a", after + 0.2)
+    assert ranker.rank(context(after + 0.3), [A, B]).last_resort == frozenset()
+    # An error is no answer: the channel still does not process requests. It is out for
+    # the same cool-off again, not twice it: a last-resort attempt costs no payment, so
+    # the channel can be retried as often.
     erring = PayhubRanker(explore_cap=0.0)
     feed(erring, "a", 475, 25)
     feed(erring, "b", 450, 50)
-    probe_at = hang_until_eliminated(erring, "a", 100.0) + 30.0
-    erring.rank(context(probe_at), [A, B])
-    erring.observe(context(probe_at + 0.2), "a", Result.ERROR, 0)
-    assert not erring.available("a", context(probe_at + 1.0).at)
-    assert erring.available("a", context(probe_at + 60.2).at)  # twice the cool-off
+    after = hang_until_eliminated(erring, "a", 100.0) + 30.0
+    erring.observe(context(after + 0.2), "a", Result.ERROR, 0)
+    assert out(erring, "a", after + 30.1)
+    assert not out(erring, "a", after + 30.2)
+    assert erring.stats(context(after + 30.2).at)["a"].cool_off_s == 30.0
+    assert erring.rank(context(after + 30.2), [A, B]).order == ["b", "a"]
     # Taken out for declining, a declined probe keeps it out (twice the cool-off).
     other = PayhubRanker(explore_cap=0.0)
     feed(other, "a", 475, 25)
@@ -628,7 +650,9 @@ def test_a_channel_that_hangs_is_eliminated() -> None:
     for n in range(1, 40):
         result = Result.UNKNOWN if n % 2 else Result.APPROVED  # half the requests hang
         ranker.observe(context(n * 0.5), "a", result, 3000)
-        if not ranker.available("a", context(n * 0.5).at):
+        if out(ranker, "a", n * 0.5):
             break
     assert n <= 20
-    assert not ranker.available("a", context(n * 0.5).at)
+    assert out(ranker, "a", n * 0.5)
+    # It is still tried, after `b`: a payment `b` declines has nowhere else to go.
+    assert ranker.rank(context(n * 0.5), [A, B]).order == ["b", "a"]

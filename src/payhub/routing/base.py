@@ -51,6 +51,9 @@ class Context:
     at: datetime
     scene: str = "local_services"
     merchant_id: str = ""
+    # The time the payment's attempts may take together, set by the engine when it
+    # cascades (None: the first attempt is the only one).
+    budget_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,9 @@ class Ranking:
     order: list[str]
     scores: dict[str, Score] = field(default_factory=dict)
     reason: str = ""
+    # Channels to try only after every other (at the end of `order`): operator rules do not
+    # put them first.
+    last_resort: frozenset[str] = frozenset()
 
 
 class Ranker(Protocol):
@@ -87,7 +93,9 @@ class Ranker(Protocol):
         ...
 
     def available(self, channel_id: str, at: datetime) -> bool:
-        """False while the strategy has eliminated the channel (downtime detection)."""
+        """False while the strategy has eliminated the channel (downtime detection). A
+        channel it keeps only as a last resort is available, and listed in
+        `Ranking.last_resort`."""
         ...
 
 

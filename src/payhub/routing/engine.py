@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from payhub.channels.base import ChannelInfo
@@ -154,8 +154,11 @@ class Router:
                     if info.channel_id in rule.channels:
                         eligible.remove(info)
                         excluded[info.channel_id] = f"excluded by rule {rule.id}"
-        ranking = self.ranker.rank(ctx, eligible) if eligible else Ranking([], {}, "no channel")
-        order = list(ranking.order)
+        # The strategy may weigh what the cascade behind the first attempt can still do.
+        ranked = replace(ctx, budget_ms=self.budget_ms if self.cascade else None)
+        ranking = self.ranker.rank(ranked, eligible) if eligible else Ranking([], {}, "no channel")
+        last = ranking.last_resort
+        order = [cid for cid in ranking.order if cid not in last]
         for rule in reversed(hits):  # the first rule listed wins: applied last
             if rule.action == "prefer":
                 first = [cid for cid in rule.channels if cid in order]
@@ -164,6 +167,8 @@ class Router:
                 pick = self._split(ctx, rule, order)
                 if pick is not None:
                     order = [pick] + [cid for cid in order if cid != pick]
+        # A rule never puts a last-resort channel (one out for hanging) first.
+        order += [cid for cid in ranking.order if cid in last]
         return Decision(order, ranking, [r.id for r in hits], excluded)
 
     @staticmethod

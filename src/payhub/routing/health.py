@@ -8,12 +8,15 @@ the customer waits out the timeout and the payment cannot move on to another cha
 the outcome is known. A channel that still answers, even with many declines, stays
 available: the ranking passes it over (see `learner`), and it remains worth trying after
 another channel has declined. Only failures the channel is answerable for count; hard
-declines never reach this module. After a cool-off the channel is available again and the
-next outcome on it is the probe, and until it is answered nothing else is sent to it. The
-probe shows whether what took the channel out is over — for a channel that hung, an answer
-(an approval or a decline; an error is no answer); for one that failed, an approval: then
-it is restored, else eliminated again for twice the cool-off (bounded, so a recovered
-channel is measured again within minutes).
+declines never reach this module. After a cool-off a channel out for failing is available
+again and the next outcome on it is the probe, and until it is answered nothing else is
+sent to it; an approval restores it, else it is eliminated again for twice the cool-off
+(bounded, so a recovered channel is measured again within minutes). A channel out for
+hanging is never probed first: it stays a candidate as a last resort — tried only after
+every other channel of a payment, so it costs a payment only the wait, never an approval
+it could have had elsewhere — and its first outcome after the cool-off decides: an answer
+(an approval or a decline; an error is no answer) restores it, else it is out for the same
+cool-off again.
 
 Health is kept per channel, not per issuer, and a channel is never eliminated while it is
 the last one standing for an issuer it serves: an issuer's own outage then leaves its
@@ -56,8 +59,9 @@ class DowntimeConfig:
     - The long-run rate halves its weights every `baseline_half_life_s` [1800 s].
     - `degraded_ratio` [0.85]: a window rate below this × the long-run rate, and
       significantly so, is "degraded".
-    - Eliminated for `cool_off_s` [30 s]; each failed probe doubles it, up to
-      `max_cool_off_s` [120 s]; a successful probe brings it back to `cool_off_s`.
+    - Eliminated for `cool_off_s` [30 s]; each failed probe of a channel out for failing
+      doubles it, up to `max_cool_off_s` [120 s]; a successful probe brings it back to
+      `cool_off_s`. A channel out for hanging keeps `cool_off_s`.
     - `probe_interval_s` [10 s]: at most one probe sent per interval while awaiting one;
       while a probe is out (unanswered, within the interval) nothing else is sent.
     - `enabled` [True]: False turns elimination off (health is still reported).
@@ -192,13 +196,35 @@ class HealthMonitor:
     # -- questions -------------------------------------------------------------------------
 
     def available(self, channel_id: str, at: float) -> bool:
+        """Usable (below), or out for hanging: such a channel stays a candidate, as a last
+        resort (see `last_resort`)."""
+        h = self._channels.get(channel_id)
+        return self._usable(h, at) or (h is not None and self._last_resort(h))
+
+    def usable(self, channel_id: str, at: float) -> bool:
         """Not eliminated: back from its cool-off (if it had one) and no probe out. While
         a probe awaits its answer nothing else is sent: a channel that is still down would
         make every payment routed to it meanwhile wait out its timeout too."""
-        h = self._channels.get(channel_id)
+        return self._usable(self._channels.get(channel_id), at)
+
+    def _usable(self, h: ChannelHealth | None, at: float) -> bool:
         if h is None or h.eliminated_until is None:
             return True
         return at >= h.eliminated_until and not self._probe_out(h, at)
+
+    def last_resort(self, channel_id: str, at: float) -> bool:
+        """Out for hanging: tried only after every other channel of a payment, never first,
+        during its cool-off and after it until its first outcome since decides (no probe
+        goes first). A payment that gets this far was declined everywhere else, so a
+        channel that still hangs costs it only the wait, and an approval settled by query
+        once the channel is back is one it would not have had; a probe sent first costs a
+        payment whenever the channel is still down."""
+        h = self._channels.get(channel_id)
+        return h is not None and self._last_resort(h)
+
+    @staticmethod
+    def _last_resort(h: ChannelHealth) -> bool:
+        return h.hung and h.eliminated_until is not None
 
     def probing(self, channel_id: str, at: float) -> bool:
         """Back from a cool-off, awaiting the probe's outcome."""
@@ -208,7 +234,7 @@ class HealthMonitor:
     def probe_due(self, channel_id: str, at: float) -> bool:
         """Awaiting a probe and none sent within the probe interval."""
         h = self._channels.get(channel_id)
-        if h is None or h.eliminated_until is None or at < h.eliminated_until:
+        if h is None or h.eliminated_until is None or at < h.eliminated_until or h.hung:
             return False
         return not self._probe_out(h, at)
 
@@ -342,7 +368,7 @@ class HealthMonitor:
         """Every issuer this channel serves has another channel still available."""
         for issuer in self._issuers_of.get(channel_id, ()):
             others = self._channels_of.get(issuer, set())
-            if not any(cid != channel_id and self.available(cid, at) for cid in others):
+            if not any(cid != channel_id and self.usable(cid, at) for cid in others):
                 return False
         return True
 
@@ -357,6 +383,11 @@ class HealthMonitor:
             h.degraded = False
             h.held = not ok
             return
-        h.cool_off_s = min(2.0 * h.cool_off_s, self.config.max_cool_off_s)
+        if not h.hung:
+            # A probe sent first costs a payment when the channel is still down: wait longer
+            # before the next. A last-resort attempt costs none, so a channel that still
+            # hangs is out for the same cool-off again, and one back from an outage is
+            # found soon.
+            h.cool_off_s = min(2.0 * h.cool_off_s, self.config.max_cool_off_s)
         h.eliminated_until = at + h.cool_off_s
         h.eliminations += 1

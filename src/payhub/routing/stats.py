@@ -175,3 +175,42 @@ class OutcomeWindow:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+def normal_cdf(z: float) -> float:
+    """P(Z ≤ z) for a standard normal Z."""
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+# z of the 99th percentile of a standard normal: how far a log-normal's p99 is from its median
+_Z99 = 2.3263
+
+
+class LogNormalLatency:
+    """How long a channel takes to answer, as a log-normal: the log-mean and log-variance are
+    time-discounted means of the answers seen, blended at read time with a stated median and
+    p99 as if those were `prior_weight` answers. O(1) per update and read."""
+
+    __slots__ = ("_log", "_square")
+
+    def __init__(self, half_life_s: float) -> None:
+        self._log = DecayedMean(half_life_s)
+        self._square = DecayedMean(half_life_s)
+
+    def add(self, latency_ms: float, at: float) -> None:
+        log = math.log(max(latency_ms, 1.0))
+        self._log.add(log, at)
+        self._square.add(log * log, at)
+
+    def within(
+        self, ms: float, at: float, *, median_ms: float, p99_ms: float, prior_weight: float
+    ) -> float:
+        """P(an answer takes at most `ms`)."""
+        if ms <= 0.0:
+            return 0.0
+        prior_mu = math.log(max(median_ms, 1.0))
+        prior_sigma = max(math.log(max(p99_ms, median_ms, 1.0)) - prior_mu, 0.0) / _Z99
+        mu = self._log.blended(at, prior_mu, prior_weight)
+        square = self._square.blended(at, prior_mu**2 + prior_sigma**2, prior_weight)
+        sigma = math.sqrt(max(square - mu * mu, 1e-6))
+        return normal_cdf((math.log(ms) - mu) / sigma)
