@@ -9,7 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
+from payhub.db.session import Database
 from payhub.payments.channels import use_channels
+from payhub.risk.decisions import service as risk
+from payhub.risk.decisions.rules import NO_RULES
 from tests.payments.helpers import open_shop, static_routing, world
 
 
@@ -21,6 +24,12 @@ def _static_order() -> Iterator[None]:
     # outcome still unknown.)
     with static_routing(), use_channels(world()):
         yield
+
+
+@pytest.fixture(autouse=True)
+async def _risk_rules_off(db: Database) -> None:
+    # One card paying again and again is card testing to the risk rules: off here.
+    await db.run_in_transaction(lambda s: risk.publish(s, NO_RULES, created_by="tests"))
 
 
 PREFER_NETSUNION = {

@@ -69,6 +69,8 @@ from payhub.merchants import service as merchants
 from payhub.merchants.models import Merchant
 from payhub.payments.channels import configured_scenario
 from payhub.payments.models import PaymentAttempt
+from payhub.risk.decisions import service as risk
+from payhub.risk.decisions.rules import NO_RULES
 from payhub.vault import service as vault
 from payhub.vault import testcards
 
@@ -194,6 +196,9 @@ async def _prepare(url: str, run: str, customers: int, reset: bool) -> Setup:
             # A platform-sized merchant: its key gets a rate limit above what the clients
             # can send (the limit is still checked on every request).
             await auth.set_rate_limit(session, key.id, auth.MAX_RATE)
+            # 300 customers paying every few seconds is velocity fraud to the risk rules; the
+            # decision is still made and recorded on every payment, with no rules to fire.
+            await risk.publish(session, NO_RULES, created_by=f"bench {run}", note="no rules")
             return merchant.id, key.secret
 
         merchant_id, secret = await db.run_in_transaction(open_merchant)

@@ -225,6 +225,11 @@ def rule_set_data(rule_set: RuleSet) -> dict[str, Any]:
     }
 
 
+# No rules: every payment is approved, its features still measured and recorded. For
+# harnesses that measure something else with traffic the real rules would stop (one
+# customer paying thousands of times an hour).
+NO_RULES: dict[str, Any] = {"rules": [], "review_at": 101, "decline_at": 101}
+
 # The rules that apply until compliance publishes its own (version 0). Scores add up:
 # one strong pattern reaches review, two together reach decline.
 BUILTIN = parse_rule_set(
