@@ -24,7 +24,7 @@ from payhub.db.migrate import upgrade
 from payhub.db.session import Database
 
 app = typer.Typer(help="PayHub, the payment middle platform.", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys, and the card vault's data keys.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -278,6 +278,7 @@ def _register_subcommands() -> None:
     from payhub.merchants.customers_cli import customers_app
     from payhub.payments.cli import payments_app
     from payhub.vault.cli import cards_app
+    from payhub.vault.keys_cli import register as register_data_keys
 
     app.add_typer(ledger_app, name="ledger")
     app.add_typer(merchants_app, name="merchants")
@@ -289,6 +290,7 @@ def _register_subcommands() -> None:
     app.add_typer(sim_app, name="sim")
     app.add_typer(audit_app, name="audit")
     register_bench(bench_app)
+    register_data_keys(keys_app)
 
 
 _register_subcommands()
