@@ -96,7 +96,7 @@ class VaultCard(Base):
     # HMAC of the card number under the fingerprint key: same card, same value.
     fingerprint: Mapped[str] = mapped_column(String(64), index=True)
     # hmac-sha256 or hmac-sm3: the suite's MAC when the fingerprint was computed
-    fingerprint_alg: Mapped[str] = mapped_column(String(20))
+    fingerprint_alg: Mapped[str] = mapped_column(String(20), index=True)
     first6: Mapped[str] = mapped_column(String(6))
     last4: Mapped[str] = mapped_column(String(4))
     brand: Mapped[str] = mapped_column(String(16))
@@ -133,7 +133,7 @@ class VaultBankAccount(Base):
     holder_name: Mapped[str] = mapped_column(String(200))
     last4: Mapped[str] = mapped_column(String(4))
     fingerprint: Mapped[str] = mapped_column(String(64), index=True)
-    fingerprint_alg: Mapped[str] = mapped_column(String(20))
+    fingerprint_alg: Mapped[str] = mapped_column(String(20), index=True)
     key_version: Mapped[int] = mapped_column(
         Integer, ForeignKey("vault_data_keys.version"), index=True
     )

@@ -27,13 +27,6 @@ depends_on = None
 _ROWS = ("vault_cards", "vault_bank_accounts")
 
 
-def _defer_foreign_keys() -> None:
-    # SQLite copies vault_data_keys to change it and drops the original: the cards that
-    # refer to it are checked at commit, when the copy has taken its place.
-    if op.get_bind().dialect.name == "sqlite":
-        op.execute("PRAGMA defer_foreign_keys = ON")
-
-
 def upgrade() -> None:
     with op.batch_alter_table("vault_data_keys") as batch:
         batch.add_column(
@@ -55,7 +48,6 @@ def upgrade() -> None:
         "vault_data_keys AS newer WHERE newer.version > vault_data_keys.version) "
         "WHERE state = 'retiring' AND retired_at IS NULL"
     )
-    _defer_foreign_keys()
     with op.batch_alter_table("vault_data_keys") as batch:
         batch.alter_column("retired_at", new_column_name="deactivated_at")
         batch.alter_column("wrapped_key", existing_type=sa.LargeBinary(), nullable=True)
@@ -120,7 +112,6 @@ def downgrade() -> None:
         # partial unique index.
         op.execute(f"ALTER TABLE {table} DROP COLUMN fingerprint_alg")
     op.drop_index("uq_vault_data_keys_one_active", table_name="vault_data_keys")
-    _defer_foreign_keys()
     with op.batch_alter_table("vault_data_keys") as batch:
         batch.drop_constraint(op.f("ck_vault_data_keys_destroyed_has_no_key"), type_="check")
         batch.drop_constraint(op.f("ck_vault_data_keys_state"), type_="check")
