@@ -559,6 +559,17 @@ def test_data_keys_rotate_reencrypt_retire_destroy(cli: Cli) -> None:
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.startswith("vault_master_key_unavailable")
     assert cli.query("SELECT COUNT(*) FROM vault_data_keys") == [(2,)]
+    # `serve` finds it before listening.
+    done = run_payhub(
+        "serve",
+        database_url=cli.database_url,
+        cwd=cli.directory,
+        timeout=60,
+        PAYHUB_VAULT_MASTER_KEY_PROVIDER="tests_nowhere.kms:provider",
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "vault_master_key_unavailable" in done.stderr
+    assert "cannot be imported" in done.stderr
     everything = cli.run("keys", "data-keys").stdout + moved + rotated
     for pan in cards.values():
         assert pan not in everything

@@ -16,12 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from payhub import demo
 from payhub.api import serving
 from payhub.auth import service as auth
-from payhub.clikit import console, errors, in_transaction, run_db, when
+from payhub.clikit import console, errors, in_transaction, refuse, run_db, when
 from payhub.core.config import get_settings
 from payhub.core.cryptosuite import MAC_OF
+from payhub.core.errors import PayHubError
 from payhub.core.logging import configure_logging
 from payhub.db.migrate import upgrade
 from payhub.db.session import Database
+from payhub.vault import masterkey
 
 app = typer.Typer(help="PayHub, the payment middle platform.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys, and the card vault's data keys.", no_args_is_help=True)
@@ -99,6 +101,11 @@ def serve(
     settings = get_settings()
     for warning in settings.warnings():
         console.print(f"[yellow]warning:[/] {warning}")
+    try:
+        # A vault that cannot get its master key is found now, not at the first card.
+        masterkey.master_key()
+    except PayHubError as error:
+        raise refuse(error) from None
     if workers > 1 and not settings.channels_url:
         console.print(f"[yellow]warning:[/] {SIM_PER_PROCESS}")
     host, port = host or settings.host, port or settings.port

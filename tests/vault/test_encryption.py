@@ -94,7 +94,7 @@ async def test_rotation_old_rows_still_decrypt_and_new_rows_use_the_new_key(
     old, _ = await bind(db, old_pan)
     assert (await row_of(db, "vault_cards", old.token))["key_version"] == 1
 
-    version = await db.run_in_transaction(keys.create_data_key)
+    version = (await db.run_in_transaction(keys.rotate)).version
     assert version == 2
     new, _ = await bind(db, new_pan)
     assert (await row_of(db, "vault_cards", new.token))["key_version"] == 2
@@ -111,8 +111,8 @@ async def test_rotation_old_rows_still_decrypt_and_new_rows_use_the_new_key(
 
 async def test_a_retiring_key_never_encrypts_new_rows(db: Database) -> None:
     first, _ = await bind(db, card("CMBC", "credit", seed=1))
-    await db.run_in_transaction(keys.create_data_key)
-    await db.run_in_transaction(keys.create_data_key)
+    await db.run_in_transaction(keys.rotate)
+    await db.run_in_transaction(keys.rotate)
     third, _ = await bind(db, card("CMBC", "credit", seed=3))
     assert (await row_of(db, "vault_cards", third.token))["key_version"] == 3
     # Retiring keys still decrypt what they wrote.

@@ -153,11 +153,6 @@ async def rotate(session: AsyncSession, algorithm: Aead | None = None) -> DataKe
     return await _info(session, row)
 
 
-async def create_data_key(session: AsyncSession) -> int:
-    """Rotate, returning the new version."""
-    return (await rotate(session)).version
-
-
 async def _locked(session: AsyncSession, version: int) -> DataKey:
     row = await session.get(DataKey, version, with_for_update=True, populate_existing=True)
     if row is None:

@@ -92,11 +92,13 @@ def reencrypt_command(
 
     totals = run_db(go)
     console.print(
-        f"Moved {totals.moved} rows to the active key; re-fingerprinted "
-        f"{totals.refingerprinted}; left {totals.failed} as they were."
+        f"Moved {totals.moved} rows to the active key; re-fingerprinted {totals.refingerprinted}."
     )
     if totals.failed:
-        console.print("[yellow]Some rows could not be moved: see the warnings in the log.[/]")
+        console.print(
+            f"[yellow]{totals.failed} rows need attention[/] (they did not decrypt, or keep "
+            "their old fingerprint as a duplicate): see the warnings in the log."
+        )
         raise typer.Exit(1)
 
 

@@ -72,7 +72,9 @@ class Batch:
     scanned: int = 0  # rows looked at (the cursor moves past them)
     moved: int = 0  # rows now under the active key
     refingerprinted: int = 0
-    failed: int = 0  # rows that did not decrypt or collided: left as they were
+    # Rows that need an operator: they did not decrypt (left as they were), or were moved but
+    # keep their old fingerprint (a duplicate across a suite switch).
+    failed: int = 0
     last_token: str = ""
 
 
