@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import re
 import subprocess
 import time
@@ -18,6 +19,8 @@ from sqlalchemy import text
 from payhub.auth import service as auth
 from payhub.core.clock import parse_rfc3339, to_rfc3339
 from payhub.db.session import Database
+from payhub.vault import service as vault
+from payhub.vault import testcards
 from tests.processes import PAYHUB, fresh_database, run_payhub, table_rows, table_value
 
 ACCOUNT_ID = re.compile(r"acct_[0-9A-HJKMNP-TV-Z]{26}")
@@ -468,6 +471,110 @@ def test_account_codes_are_shown_as_written(cli: Cli) -> None:
     assert [row[0] for row in table_rows(listed)] == ["payout:bank:in_transit"]
 
 
+def _bind_cards(url: str, n: int) -> dict[str, str]:
+    """Cards bound straight through the vault (the CLI reads numbers at a prompt)."""
+
+    async def go() -> dict[str, str]:
+        db = Database(url, pool_size=1)
+        made = {}
+        try:
+            for i in range(n):
+                pan = testcards.test_card("ICBC", "debit", rng=random.Random(i))
+                view, _ = await db.run_in_transaction(
+                    lambda s, pan=pan, i=i: vault.bind_card(
+                        s,
+                        merchant_id="mer_1",
+                        customer_id=f"cus_{i}",
+                        pan=pan,
+                        exp_month=12,
+                        exp_year=datetime.now(UTC).year + 1,
+                    )
+                )
+                made[view.token] = pan
+        finally:
+            await db.dispose()
+        return made
+
+    return asyncio.run(go())
+
+
+def _reveal_all(url: str, tokens: list[str]) -> list[str]:
+    async def go() -> list[str]:
+        db = Database(url, pool_size=1)
+        try:
+            return [
+                (await db.run_in_transaction(lambda s, t=t: vault.reveal_card(s, t))).pan
+                for t in tokens
+            ]
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+def test_data_keys_rotate_reencrypt_retire_destroy(cli: Cli) -> None:
+    cli.run("migrate")
+    cards = _bind_cards(cli.database_url, 5)
+    listed = flat(cli.run("keys", "data-keys").stdout)
+    assert "│ 1 │ aes-256-gcm │ active │ 5 │" in listed.replace("┃", "│")
+    assert "master key from: env" in listed
+
+    rotated = flat(cli.run("keys", "rotate").stdout)
+    assert "Data key version 2 (aes-256-gcm) is active" in rotated
+    assert cli.fail("keys", "destroy", "1", "--yes").startswith("data_key_in_use")
+    assert cli.fail("keys", "retire", "1").startswith("data_key_in_use")
+    assert cli.fail("keys", "destroy", "2", "--yes").startswith("data_key_unexpected_state")
+    assert cli.fail("keys", "retire", "9").startswith("data_key_not_found")
+
+    moved = flat(cli.run("keys", "reencrypt", "--batch", "2").stdout)
+    assert "5/5" in moved
+    assert "Moved 5 rows to the active key" in moved
+    assert "retired" in cli.run("keys", "retire", "1").stdout
+    assert "destroyed" in cli.run("keys", "destroy", "1", "--yes").stdout
+    assert cli.query(
+        "SELECT version, state, wrapped_key IS NULL FROM vault_data_keys ORDER BY version"
+    ) == [(1, "destroyed", True), (2, "active", False)]
+    assert _reveal_all(cli.database_url, list(cards)) == list(cards.values())
+    actions = cli.query(
+        "SELECT action FROM audit_events WHERE actor LIKE 'cli:%' AND action LIKE 'vault.%' "
+        "ORDER BY occurred_at, id"
+    )
+    assert [a for (a,) in actions] == [
+        "vault.data_key.rotated",
+        "vault.reencrypted",
+        "vault.reencrypted",
+        "vault.reencrypted",
+        "vault.data_key.retired",
+        "vault.data_key.destroyed",
+    ]
+
+    # A master key that cannot be had: a catalogue error, and no new key.
+    done = run_payhub(
+        "keys",
+        "rotate",
+        database_url=cli.database_url,
+        cwd=cli.directory,
+        PAYHUB_VAULT_MASTER_KEY_PROVIDER="file",
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("vault_master_key_unavailable")
+    assert cli.query("SELECT COUNT(*) FROM vault_data_keys") == [(2,)]
+    # `serve` finds it before listening.
+    done = run_payhub(
+        "serve",
+        database_url=cli.database_url,
+        cwd=cli.directory,
+        timeout=60,
+        PAYHUB_VAULT_MASTER_KEY_PROVIDER="tests_nowhere.kms:provider",
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "vault_master_key_unavailable" in done.stderr
+    assert "cannot be imported" in done.stderr
+    everything = cli.run("keys", "data-keys").stdout + moved + rotated
+    for pan in cards.values():
+        assert pan not in everything
+
+
 def test_keys_create_prints_a_working_key_once(cli: Cli) -> None:
     cli.run("migrate")
     out = cli.run("keys", "create", "--name", "x").stdout
@@ -552,6 +659,7 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
         "payments.expire_authorizations": 0,
         "events.dispatch": 0,
         "events.send_webhooks": 0,
+        "vault.reencrypt": 0,
     }
 
     # A hold that lapses in a moment: the next run expires it and releases the funds.
@@ -580,6 +688,7 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
         "payments.expire_authorizations": 0,
         "events.dispatch": 0,
         "events.send_webhooks": 0,
+        "vault.reencrypt": 0,
     }
     assert cli.balance("merchant:m1:available") == {
         "posted": "50.00 CNY",

@@ -16,15 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from payhub import demo
 from payhub.api import serving
 from payhub.auth import service as auth
-from payhub.clikit import console, errors, in_transaction, run_db, when
+from payhub.clikit import console, errors, in_transaction, refuse, run_db, when
 from payhub.core.config import get_settings
 from payhub.core.cryptosuite import MAC_OF
+from payhub.core.errors import PayHubError
 from payhub.core.logging import configure_logging
 from payhub.db.migrate import upgrade
 from payhub.db.session import Database
+from payhub.vault import masterkey
 
 app = typer.Typer(help="PayHub, the payment middle platform.", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys, and the card vault's data keys.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -99,6 +101,11 @@ def serve(
     settings = get_settings()
     for warning in settings.warnings():
         console.print(f"[yellow]warning:[/] {warning}")
+    try:
+        # A vault that cannot get its master key is found now, not at the first card.
+        masterkey.master_key()
+    except PayHubError as error:
+        raise refuse(error) from None
     if workers > 1 and not settings.channels_url:
         console.print(f"[yellow]warning:[/] {SIM_PER_PROCESS}")
     host, port = host or settings.host, port or settings.port
@@ -279,6 +286,7 @@ def _register_subcommands() -> None:
     from payhub.payments.cli import payments_app
     from payhub.risk.decisions.cli import risk_app
     from payhub.vault.cli import cards_app
+    from payhub.vault.keys_cli import register as register_data_keys
 
     app.add_typer(ledger_app, name="ledger")
     app.add_typer(merchants_app, name="merchants")
@@ -291,6 +299,7 @@ def _register_subcommands() -> None:
     app.add_typer(audit_app, name="audit")
     app.add_typer(risk_app, name="risk")
     register_bench(bench_app)
+    register_data_keys(keys_app)
 
 
 _register_subcommands()

@@ -533,6 +533,11 @@ MATRIX: dict[tuple[str, str], Case] = {
         lambda me, them: [Call(f"/v1/audit/events/{AUDIT_EVENT}")]
     ),
     ("GET", "/v1/audit/verify"): operator(lambda me, them: [Call("/v1/audit/verify")]),
+    # The vault's data keys.
+    ("GET", "/v1/vault/data_keys"): operator(lambda me, them: [Call("/v1/vault/data_keys")]),
+    ("POST", "/v1/vault/data_keys/rotate"): operator(
+        lambda me, them: [Call("/v1/vault/data_keys/rotate", body={"algorithm": "sm4-gcm"})]
+    ),
     # Customers.
     ("POST", "/v1/customers"): merchant(
         lambda me, them: [

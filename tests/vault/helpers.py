@@ -77,3 +77,22 @@ def error_texts(error: PayHubError) -> list[str]:
         json.dumps(error.to_body(request_id="req_x", language="en"), ensure_ascii=False),
         json.dumps(error.to_body(request_id="req_x", language="zh"), ensure_ascii=False),
     ]
+
+
+async def reveal_for_channel(db: Database, token: str) -> str:
+    """The card number as a channel adapter gets it: through a `Sql` unit, as the payment
+    path calls the vault."""
+    return (await db.transact(lambda sql: service.reveal_card(sql, token))).pan
+
+
+async def every_table_as_text(db: Database) -> str:
+    """Every row of every table, printed (binary columns as hex), for leak scans."""
+    from payhub.db.models import metadata
+
+    out = []
+    async with db.engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            for row in (await conn.execute(table.select())).mappings():
+                shown = {k: v.hex() if isinstance(v, bytes) else v for k, v in row.items()}
+                out.append(f"{table.name} {shown!r}")
+    return "\n".join(out)

@@ -10,6 +10,7 @@ from cryptography.exceptions import InvalidTag
 from sqlalchemy import text
 
 from payhub.core.config import DEV_VAULT_MASTER_KEY, get_settings, reset_settings_cache
+from payhub.core.cryptosuite import CIPHER_OF, KEY_BYTES, MAC_OF, Aead
 from payhub.db.session import Database
 from payhub.vault import crypto, keys, service
 from payhub.vault.crypto import VaultIntegrityError
@@ -20,8 +21,8 @@ async def _reveal(db: Database, token: str) -> str:
     return (await db.run_in_transaction(lambda s: service.reveal_card(s, token))).pan
 
 
-async def _key(db: Database, version: int) -> bytes:
-    return (await db.run_in_transaction(lambda s: keys.data_key(s, version))).key
+async def _key(db: Database, version: int) -> keys.UnwrappedKey:
+    return await db.run_in_transaction(lambda s: keys.data_key(s, version))
 
 
 async def test_the_table_holds_no_card_number(db: Database) -> None:
@@ -57,9 +58,9 @@ async def test_a_ciphertext_decrypts_only_with_its_own_token(db: Database) -> No
     blob_a = bytes(row_a["ciphertext"])
     key = await _key(db, row_a["key_version"])
 
-    assert pan_a in crypto.decrypt(key, blob_a, a.token.encode()).decode()
+    assert pan_a in crypto.decrypt(key.algorithm, key.key, blob_a, a.token.encode()).decode()
     with pytest.raises(InvalidTag):
-        crypto.decrypt(key, blob_a, b.token.encode())
+        crypto.decrypt(key.algorithm, key.key, blob_a, b.token.encode())
 
     # Swap: move A's ciphertext into B's row. B does not turn into card A; it fails loudly.
     async with db.session() as s:
@@ -93,7 +94,7 @@ async def test_rotation_old_rows_still_decrypt_and_new_rows_use_the_new_key(
     old, _ = await bind(db, old_pan)
     assert (await row_of(db, "vault_cards", old.token))["key_version"] == 1
 
-    version = await db.run_in_transaction(keys.create_data_key)
+    version = (await db.run_in_transaction(keys.rotate)).version
     assert version == 2
     new, _ = await bind(db, new_pan)
     assert (await row_of(db, "vault_cards", new.token))["key_version"] == 2
@@ -102,42 +103,29 @@ async def test_rotation_old_rows_still_decrypt_and_new_rows_use_the_new_key(
     assert await _key(db, 1) != await _key(db, 2)
 
     listed = await db.run_in_transaction(keys.list_data_keys)
-    assert [(k.version, k.retired) for k in listed] == [(1, False), (2, False)]
+    assert [(k.version, k.state, k.rows) for k in listed] == [
+        (1, "retiring", 1),
+        (2, "active", 1),
+    ]
 
 
-async def test_a_retired_key_never_encrypts_new_rows(db: Database) -> None:
+async def test_a_retiring_key_never_encrypts_new_rows(db: Database) -> None:
     first, _ = await bind(db, card("CMBC", "credit", seed=1))
-    await db.run_in_transaction(lambda s: keys.retire_data_key(s, 1))
-    await db.run_in_transaction(lambda s: keys.retire_data_key(s, 1))  # idempotent
-    # Every key retired: the next card makes version 2.
-    second, _ = await bind(db, card("CMBC", "credit", seed=2))
-    assert (await row_of(db, "vault_cards", second.token))["key_version"] == 2
-    # Retire the newest too: version 1 stays retired, so a third version is made.
-    await db.run_in_transaction(lambda s: keys.retire_data_key(s, 2))
+    await db.run_in_transaction(keys.rotate)
+    await db.run_in_transaction(keys.rotate)
     third, _ = await bind(db, card("CMBC", "credit", seed=3))
     assert (await row_of(db, "vault_cards", third.token))["key_version"] == 3
-    # Retired keys still decrypt what they wrote.
+    # Retiring keys still decrypt what they wrote.
     assert await _reveal(db, first.token) == card("CMBC", "credit", seed=1)
-    assert await _reveal(db, second.token) == card("CMBC", "credit", seed=2)
     listed = await db.run_in_transaction(keys.list_data_keys)
-    assert [(k.version, k.retired) for k in listed] == [(1, True), (2, True), (3, False)]
-
-
-async def test_the_newest_unretired_key_is_active(db: Database) -> None:
-    await db.run_in_transaction(keys.active_data_key)
-    await db.run_in_transaction(keys.create_data_key)
-    await db.run_in_transaction(lambda s: keys.retire_data_key(s, 2))
+    assert [(k.version, k.state) for k in listed] == [
+        (1, "retiring"),
+        (2, "retiring"),
+        (3, "active"),
+    ]
     active = await db.run_in_transaction(keys.active_data_key)
-    assert active.version == 1
-    assert "key=" not in repr(active)
-
-
-async def test_retiring_an_unknown_version_is_refused(db: Database) -> None:
-    from payhub.core.errors import PayHubError
-
-    with pytest.raises(PayHubError) as info:
-        await db.run_in_transaction(lambda s: keys.retire_data_key(s, 7))
-    assert info.value.code == "validation_error"
+    assert active.version == 3
+    assert "key=" not in repr(active) and repr(active.key) not in repr(active)
 
 
 async def test_data_keys_are_wrapped_under_the_master_key(
@@ -145,20 +133,27 @@ async def test_data_keys_are_wrapped_under_the_master_key(
 ) -> None:
     pan = card("PAB", "debit")
     view, _ = await bind(db, pan)
-    wrapped = bytes((await row_of_key(db, 1))["wrapped_key"])
+    stored = await row_of_key(db, 1)
+    wrapped, algorithm = bytes(stored["wrapped_key"]), Aead(stored["algorithm"])
+    assert algorithm is CIPHER_OF[get_settings().crypto_suite]
     master = get_settings().vault_master_key_bytes()
     assert base64.b64encode(master).decode() == DEV_VAULT_MASTER_KEY
-    assert crypto.unwrap_data_key(master, wrapped, 1) == await _key(db, 1)
-    # A wrapped key is bound to its version too.
+    key = await _key(db, 1)
+    assert crypto.unwrap_data_key(master, algorithm, wrapped, 1) == key.key
+    assert len(key.key) == KEY_BYTES[algorithm]
+    # A wrapped key is bound to its version and its algorithm too.
     with pytest.raises(VaultIntegrityError):
-        crypto.unwrap_data_key(master, wrapped, 2)
+        crypto.unwrap_data_key(master, algorithm, wrapped, 2)
+    other = next(a for a in Aead if a is not algorithm)
+    with pytest.raises(VaultIntegrityError):
+        crypto.unwrap_data_key(master, other, wrapped, 1)
 
     # Another master key cannot read the vault, and says so without showing any secret.
     monkeypatch.setenv("PAYHUB_VAULT_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
     reset_settings_cache()
     with pytest.raises(VaultIntegrityError) as info:
         await _reveal(db, view.token)
-    assert "PAYHUB_VAULT_MASTER_KEY" in str(info.value)
+    assert "master key" in str(info.value)
     assert pan not in str(info.value)
 
 
@@ -176,7 +171,9 @@ async def test_fingerprints_depend_on_the_fingerprint_key(
     pan = card("GDB", "debit")
     before = service.card_fingerprint(pan)
     assert before == crypto.fingerprint(
-        get_settings().vault_fingerprint_key.get_secret_value().encode(), pan
+        MAC_OF[get_settings().crypto_suite],
+        get_settings().vault_fingerprint_key.get_secret_value().encode(),
+        pan,
     )
     monkeypatch.setenv("PAYHUB_VAULT_FINGERPRINT_KEY", "another-fingerprint-key-of-ours")
     reset_settings_cache()

@@ -27,6 +27,7 @@ from payhub.merchants.routes import router as merchants_router
 from payhub.payments.routes import router as payments_router
 from payhub.risk.decisions.routes import router as risk_decisions_router
 from payhub.routing.routes import router as routing_router
+from payhub.vault.key_routes import router as vault_keys_router
 from payhub.vault.routes import router as vault_router
 
 DESCRIPTION = """
@@ -84,6 +85,7 @@ def create_app(
     app.include_router(auth_router)
     app.include_router(audit_router)
     app.include_router(vault_router)
+    app.include_router(vault_keys_router)
     app.include_router(payments_router)
     app.include_router(events_router)
     app.include_router(routing_router)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -14,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from payhub.core.cryptosuite import Suite
 
 DEV_PEPPER = "payhub-dev-pepper"
+# `package.module:factory` of a key-management integration that supplies the master key.
+MASTER_KEY_FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 # Development-only vault secrets: anyone can read them here, so real card data must never be
 # encrypted under them (`Settings.warnings()` says so on PostgreSQL).
 # The master key is base64 of b"payhub-dev-vault-master-key-0001".
@@ -46,6 +49,16 @@ class Settings(BaseSettings):
         default=SecretStr(DEV_VAULT_MASTER_KEY),
         description="Base64 of 32 random bytes: the key that wraps the vault's data keys. "
         "Set it in production; losing it loses every stored card.",
+    )
+    vault_master_key_provider: str = Field(
+        default="env",
+        description="Where the vault's master key comes from: `env` (PAYHUB_VAULT_MASTER_KEY), "
+        "`file` (PAYHUB_VAULT_MASTER_KEY_FILE) or `package.module:factory`, a key-management "
+        "integration (see docs/vault.md).",
+    )
+    vault_master_key_file: Path | None = Field(
+        default=None,
+        description="With the `file` provider: a file holding base64 of 32 random bytes.",
     )
     vault_fingerprint_key: SecretStr = Field(
         default=SecretStr(DEV_VAULT_FINGERPRINT_KEY),
@@ -141,6 +154,13 @@ class Settings(BaseSettings):
             raise ValueError("must be base64 of exactly 32 bytes (AES-256)")
         return value
 
+    @field_validator("vault_master_key_provider")
+    @classmethod
+    def _provider_is_known(cls, value: str) -> str:
+        if value in ("env", "file") or MASTER_KEY_FACTORY.fullmatch(value):
+            return value
+        raise ValueError("must be `env`, `file` or `package.module:factory`")
+
     @field_validator("vault_fingerprint_key")
     @classmethod
     def _fingerprint_key_is_long_enough(cls, value: SecretStr) -> SecretStr:
@@ -163,11 +183,24 @@ class Settings(BaseSettings):
                 "PAYHUB_KEY_PEPPER is the development default: set a secret of your own "
                 "before issuing real keys (changing it later invalidates existing keys)."
             )
-        if not self.is_sqlite and self.vault_master_key.get_secret_value() == DEV_VAULT_MASTER_KEY:
+        if (
+            not self.is_sqlite
+            and self.vault_master_key_provider == "env"
+            and self.vault_master_key.get_secret_value() == DEV_VAULT_MASTER_KEY
+        ):
             found.append(
                 "PAYHUB_VAULT_MASTER_KEY is the development default: set base64 of 32 random "
                 "bytes of your own before storing real cards (keep it: cards stored under a "
                 "key cannot be read without it)."
+            )
+        key_file = self.vault_master_key_file
+        readable_by_others = (
+            key_file is not None and key_file.exists() and bool(key_file.stat().st_mode & 0o077)
+        )
+        if self.vault_master_key_provider == "file" and readable_by_others:
+            found.append(
+                "PAYHUB_VAULT_MASTER_KEY_FILE can be read by other users of this machine: "
+                "make it readable by PayHub's user only (chmod 600)."
             )
         if (
             not self.is_sqlite

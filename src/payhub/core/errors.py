@@ -434,6 +434,40 @@ _SPECS: tuple[ErrorSpec, ...] = (
         "The bank account is not valid: check {param}.",
         "银行账户无效,请检查 {param}。",
     ),
+    # Vault: data keys and the master key. Messages name versions and settings, never key
+    # material.
+    ErrorSpec(
+        "data_key_not_found",
+        404,
+        _T.INVALID_REQUEST,
+        False,
+        "No vault data key has version {version}.",
+        "不存在版本号为 {version} 的数据密钥。",
+    ),
+    ErrorSpec(
+        "data_key_in_use",
+        409,
+        _T.CONFLICT,
+        False,
+        "Data key version {version} still encrypts {count} stored numbers: re-encrypt them under the active key first.",
+        "数据密钥版本 {version} 仍加密着 {count} 条存储的号码,请先将其重新加密到当前密钥。",
+    ),
+    ErrorSpec(
+        "data_key_unexpected_state",
+        409,
+        _T.CONFLICT,
+        False,
+        "Data key version {version} is {state}; it cannot be {action}.",
+        "数据密钥版本 {version} 当前状态为 {state},无法{action}。",
+    ),
+    ErrorSpec(
+        "vault_master_key_unavailable",
+        503,
+        _T.API,
+        True,
+        "The card vault's master key is unavailable: {reason}.",
+        "银行卡保险库的主密钥不可用:{reason}。",
+    ),
     # Events and webhooks
     ErrorSpec(
         "event_not_found",

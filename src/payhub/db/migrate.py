@@ -37,5 +37,34 @@ async def _run(engine: AsyncEngine, step: Callable[[Config, str], None], revisio
         config.attributes["connection"] = connection
         step(config, revision)
 
-    async with engine.begin() as conn:
-        await conn.run_sync(run)
+    if engine.dialect.name != "sqlite":
+        async with engine.begin() as conn:
+            await conn.run_sync(run)
+        return
+    async with engine.connect() as conn:
+        await conn.run_sync(lambda c: _without_foreign_keys(c, run))
+
+
+def _without_foreign_keys(connection: Connection, run: Callable[[Connection], None]) -> None:
+    """Run the migrations with SQLite's foreign keys off, and check them before committing.
+
+    SQLite changes a table by copying it and dropping the original; dropping a table other
+    tables refer to would count their rows as violations, and the copy taking its place does
+    not uncount them. The pragma only changes outside a transaction, so it goes to the
+    driver before SQLAlchemy begins one."""
+    raw = connection.connection
+
+    def pragma(on: bool) -> None:
+        cursor = raw.cursor()
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+        cursor.close()
+
+    pragma(False)
+    try:
+        with connection.begin():
+            run(connection)
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            if broken:
+                raise RuntimeError(f"the migration left rows with dangling references: {broken}")
+    finally:
+        pragma(True)

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from payhub.core import cryptosuite as cs
 from payhub.core.config import get_settings
+from payhub.vault import masterkey
 from payhub.vault.crypto import VaultIntegrityError
 
 _HEADER = {cs.Aead.AES_256_GCM: b"\x01", cs.Aead.SM4_GCM: b"\x02"}
@@ -28,7 +29,7 @@ def _purpose_key(aead: cs.Aead, purpose: str) -> bytes:
         length=cs.KEY_BYTES[aead],
         salt=None,
         info=f"payhub.master.{purpose}".encode(),
-    ).derive(get_settings().vault_master_key_bytes())
+    ).derive(masterkey.master_key())
 
 
 def seal(purpose: str, context: str, secret: bytes) -> bytes:

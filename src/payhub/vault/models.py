@@ -1,8 +1,8 @@
 """Vault tables. Only `payhub.vault` reads or writes them.
 
-Card and account numbers are stored only as AES-256-GCM ciphertext; the clear columns hold
-what PCI DSS allows to be shown (the first six and last four digits) and what routing needs
-(brand, card type, issuer). The security code (CVV) is never stored.
+Card and account numbers are stored only as ciphertext (AES-256-GCM or SM4-GCM); the clear
+columns hold what PCI DSS allows to be shown (the first six and last four digits) and what
+routing needs (brand, card type, issuer). The security code (CVV) is never stored.
 """
 
 from __future__ import annotations
@@ -28,16 +28,41 @@ from payhub.db.base import Base
 class DataKey(Base):
     """A data-encryption key, stored wrapped (encrypted) under the master key.
 
-    The active key is the newest one not retired. A retired key still decrypts the rows
-    written under it but never encrypts new ones."""
+    Its life: `active` (encrypts new rows; at most one key is) → `retiring` (a newer key
+    took over; it still decrypts its rows while the re-encryption job moves them) →
+    `retired` (no row uses it any more; the wrapped key is kept) → `destroyed` (the wrapped
+    key is erased: nothing can ever be decrypted with it again)."""
 
     __tablename__ = "vault_data_keys"
+    __table_args__ = (
+        CheckConstraint("algorithm IN ('aes-256-gcm', 'sm4-gcm')", name="algorithm"),
+        CheckConstraint("state IN ('active', 'retiring', 'retired', 'destroyed')", name="state"),
+        # A destroyed key has no key material left, and only a destroyed key lacks it.
+        CheckConstraint(
+            "(state = 'destroyed' AND wrapped_key IS NULL AND destroyed_at IS NOT NULL) OR "
+            "(state <> 'destroyed' AND wrapped_key IS NOT NULL)",
+            name="destroyed_has_no_key",
+        ),
+        # One active key: racing rotations (or first binds) cannot both make one.
+        Index(
+            "uq_vault_data_keys_one_active",
+            "state",
+            unique=True,
+            sqlite_where=text("state = 'active'"),
+            postgresql_where=text("state = 'active'"),
+        ),
+    )
 
     version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    # nonce (12 bytes) + AES-256-GCM ciphertext and tag of the 32-byte key
-    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    algorithm: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(12))
+    # nonce (12 bytes) + ciphertext and tag of the key under the master key; None once
+    # destroyed
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
-    retired_at: Mapped[datetime | None]
+    # When it stopped encrypting new rows (left `active`).
+    deactivated_at: Mapped[datetime | None]
+    destroyed_at: Mapped[datetime | None]
 
 
 class VaultCard(Base):
@@ -68,8 +93,10 @@ class VaultCard(Base):
     token: Mapped[str] = mapped_column(String(40), primary_key=True)
     merchant_id: Mapped[str] = mapped_column(String(40))
     customer_id: Mapped[str | None] = mapped_column(String(40))
-    # HMAC-SHA256 of the card number under the fingerprint key: same card, same value.
+    # HMAC of the card number under the fingerprint key: same card, same value.
     fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    # hmac-sha256 or hmac-sm3: the suite's MAC when the fingerprint was computed
+    fingerprint_alg: Mapped[str] = mapped_column(String(20), index=True)
     first6: Mapped[str] = mapped_column(String(6))
     last4: Mapped[str] = mapped_column(String(4))
     brand: Mapped[str] = mapped_column(String(16))
@@ -78,8 +105,11 @@ class VaultCard(Base):
     exp_month: Mapped[int] = mapped_column(SmallInteger)
     exp_year: Mapped[int] = mapped_column(SmallInteger)
     holder_name: Mapped[str | None] = mapped_column(String(200))
-    key_version: Mapped[int] = mapped_column(Integer, ForeignKey("vault_data_keys.version"))
-    # nonce (12 bytes) + AES-256-GCM ciphertext and tag; the token is the associated data
+    key_version: Mapped[int] = mapped_column(
+        Integer, ForeignKey("vault_data_keys.version"), index=True
+    )
+    # nonce (12 bytes) + ciphertext and tag under the data key; the token is the associated
+    # data
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
 
@@ -103,6 +133,9 @@ class VaultBankAccount(Base):
     holder_name: Mapped[str] = mapped_column(String(200))
     last4: Mapped[str] = mapped_column(String(4))
     fingerprint: Mapped[str] = mapped_column(String(64), index=True)
-    key_version: Mapped[int] = mapped_column(Integer, ForeignKey("vault_data_keys.version"))
+    fingerprint_alg: Mapped[str] = mapped_column(String(20), index=True)
+    key_version: Mapped[int] = mapped_column(
+        Integer, ForeignKey("vault_data_keys.version"), index=True
+    )
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]

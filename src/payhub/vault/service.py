@@ -13,8 +13,10 @@ Like every service, these functions flush but never commit.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import bindparam, select
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.core import clock
 from payhub.core.config import get_settings
+from payhub.core.cryptosuite import MAC_OF, Mac
 from payhub.core.errors import PayHubError
 from payhub.core.ids import new_id
 from payhub.db.sql import Row, Sql, as_sql, columns_of, table_of
@@ -93,19 +96,33 @@ class RevealedBankAccount:
 # ---------------------------------------------------------------------------------- helpers
 
 
-def _fingerprint(value: str) -> str:
+def suite_mac() -> Mac:
+    """The MAC new fingerprints are made with: the configured suite's."""
+    return MAC_OF[get_settings().crypto_suite]
+
+
+def _fingerprint(value: str, mac: Mac | None) -> str:
     key = get_settings().vault_fingerprint_key.get_secret_value().encode()
-    return crypto.fingerprint(key, value)
+    return crypto.fingerprint(mac or suite_mac(), key, value)
 
 
-def card_fingerprint(card_digits: str) -> str:
-    """HMAC-SHA256 of the card number: equal for the same card, whoever binds it."""
-    return _fingerprint(card_digits)
+def card_fingerprint(card_digits: str, mac: Mac | None = None) -> str:
+    """The keyed MAC of the card number (the suite's unless given): equal for the same
+    card, whoever binds it."""
+    return _fingerprint(card_digits, mac)
 
 
-def bank_account_fingerprint(bank_code: str, account_number: str) -> str:
+def bank_account_fingerprint(bank_code: str, account_number: str, mac: Mac | None = None) -> str:
     # Prefixed so an account number can never share a fingerprint with a card number.
-    return _fingerprint(f"bank_account:{bank_code}:{account_number}")
+    return _fingerprint(f"bank_account:{bank_code}:{account_number}", mac)
+
+
+def _all_fingerprints(fingerprint_of: Callable[[Mac], str]) -> list[str]:
+    """The value under the suite's MAC first, then under the other one: rows fingerprinted
+    before a suite switch (until the re-encryption job re-fingerprints them) are still
+    found as the same card."""
+    first = suite_mac()
+    return [fingerprint_of(first), *(fingerprint_of(m) for m in Mac if m is not first)]
 
 
 def _issuer_names(code: str) -> tuple[str, str]:
@@ -150,18 +167,20 @@ def _bank_account_view(row: VaultBankAccount) -> BankAccountView:
     )
 
 
-def _seal(key: keys.UnwrappedKey, token: str, secret: dict[str, str]) -> bytes:
-    return crypto.encrypt(key.key, json.dumps(secret).encode(), token.encode("ascii"))
+def seal(key: keys.UnwrappedKey, token: str, secret: dict[str, str]) -> bytes:
+    """A row's secret fields encrypted under a data key, bound to the row's token."""
+    return crypto.encrypt(key.algorithm, key.key, json.dumps(secret).encode(), token.encode())
 
 
 async def _open(session: AsyncSession, token: str, version: int, blob: bytes) -> dict[str, str]:
-    return _decrypt(await keys.data_key(session, version), token, blob)
+    return open_row(await keys.data_key(session, version), token, blob)
 
 
-def _decrypt(key: keys.UnwrappedKey, token: str, blob: bytes) -> dict[str, str]:
+def open_row(key: keys.UnwrappedKey, token: str, blob: bytes) -> dict[str, str]:
+    """`seal`'s fields back, or `VaultIntegrityError`."""
     version = key.version
     try:
-        plaintext = crypto.decrypt(key.key, blob, token.encode("ascii"))
+        plaintext = crypto.decrypt(key.algorithm, key.key, blob, token.encode("ascii"))
     except InvalidTag:
         raise VaultIntegrityError(
             f"the ciphertext of {token} does not authenticate under data key version {version}"
@@ -174,16 +193,24 @@ def _decrypt(key: keys.UnwrappedKey, token: str, blob: bytes) -> dict[str, str]:
 
 
 async def _find_card(
-    session: AsyncSession, merchant_id: str, customer_id: str | None, fingerprint: str
+    session: AsyncSession, merchant_id: str, customer_id: str | None, fingerprints: list[str]
 ) -> VaultCard | None:
     query = select(VaultCard).where(
         VaultCard.merchant_id == merchant_id,
-        VaultCard.fingerprint == fingerprint,
+        VaultCard.fingerprint.in_(fingerprints),
         VaultCard.customer_id.is_(None)
         if customer_id is None
         else VaultCard.customer_id == customer_id,
     )
-    return (await session.execute(query)).scalar_one_or_none()
+    return _preferred((await session.execute(query)).scalars().all(), fingerprints)
+
+
+_Row = TypeVar("_Row", VaultCard, VaultBankAccount)
+
+
+def _preferred(rows: Sequence[_Row], fingerprints: list[str]) -> _Row | None:
+    """The row under the first fingerprint (the suite's) when both exist."""
+    return min(rows, key=lambda r: fingerprints.index(r.fingerprint), default=None)
 
 
 async def _rebound_card(
@@ -226,9 +253,9 @@ async def bind_card(
     holder = validation.validate_holder_name(
         holder_name, required=False, error="validation_error", param="holder_name"
     )
-    fingerprint = card_fingerprint(number)
+    fingerprints = _all_fingerprints(lambda mac: card_fingerprint(number, mac))
 
-    existing = await _find_card(session, merchant_id, customer_id, fingerprint)
+    existing = await _find_card(session, merchant_id, customer_id, fingerprints)
     if existing is not None:
         return await _rebound_card(session, existing, exp_month, exp_year, holder), False
 
@@ -238,7 +265,8 @@ async def bind_card(
         token=token,
         merchant_id=merchant_id,
         customer_id=customer_id,
-        fingerprint=fingerprint,
+        fingerprint=fingerprints[0],
+        fingerprint_alg=suite_mac().value,
         first6=number[:6],
         last4=number[-4:],
         brand=info.brand,
@@ -248,7 +276,7 @@ async def bind_card(
         exp_year=exp_year,
         holder_name=holder,
         key_version=key.version,
-        ciphertext=_seal(key, token, {"pan": number}),
+        ciphertext=seal(key, token, {"pan": number}),
         created_at=clock.now(),
     )
     try:
@@ -258,7 +286,7 @@ async def bind_card(
     except IntegrityError:
         # A concurrent bind of the same card won (on PostgreSQL our insert waited for its
         # commit): answer with its token.
-        existing = await _find_card(session, merchant_id, customer_id, fingerprint)
+        existing = await _find_card(session, merchant_id, customer_id, fingerprints)
         if existing is None:
             raise
         return await _rebound_card(session, existing, exp_month, exp_year, holder), False
@@ -270,7 +298,7 @@ _KEYS = table_of(DataKey)
 _CARD = select(_CARDS).where(_CARDS.c.token == bindparam("token"))
 # The card with its data key, for decryption in one round trip.
 _CARD_AND_KEY = (
-    select(_CARDS, _KEYS.c.wrapped_key)
+    select(_CARDS, _KEYS.c.algorithm, _KEYS.c.wrapped_key)
     .outerjoin(_KEYS, _KEYS.c.version == _CARDS.c.key_version)
     .where(_CARDS.c.token == bindparam("token"))
 )
@@ -300,10 +328,10 @@ async def reveal_card(tx: AsyncSession | Sql, token: str) -> RevealedCard:
     if row is None:
         raise PayHubError("payment_method_not_found")
     version = row["key_version"]
-    if row["wrapped_key"] is None:
+    if row["algorithm"] is None:
         raise VaultIntegrityError(f"vault data key version {version} does not exist")
-    key = keys.unwrap(version, row["wrapped_key"])
-    pan = _decrypt(key, row["token"], row["ciphertext"])["pan"]
+    key = keys.unwrap(version, row["algorithm"], row["wrapped_key"])
+    pan = open_row(key, row["token"], row["ciphertext"])["pan"]
     if (pan[:6], pan[-4:]) != (row["first6"], row["last4"]):
         raise VaultIntegrityError(f"the decrypted number of {token} does not match its row")
     return RevealedCard(
@@ -321,14 +349,14 @@ async def reveal_card(tx: AsyncSession | Sql, token: str) -> RevealedCard:
 
 
 async def _find_bank_account(
-    session: AsyncSession, merchant_id: str, owner_ref: str, fingerprint: str
+    session: AsyncSession, merchant_id: str, owner_ref: str, fingerprints: list[str]
 ) -> VaultBankAccount | None:
     query = select(VaultBankAccount).where(
         VaultBankAccount.merchant_id == merchant_id,
         VaultBankAccount.owner_ref == owner_ref,
-        VaultBankAccount.fingerprint == fingerprint,
+        VaultBankAccount.fingerprint.in_(fingerprints),
     )
-    return (await session.execute(query)).scalar_one_or_none()
+    return _preferred((await session.execute(query)).scalars().all(), fingerprints)
 
 
 async def _rebound_bank_account(
@@ -361,9 +389,9 @@ async def bind_bank_account(
         holder_name, required=True, error="bank_account_invalid", param="holder_name"
     )
     assert holder is not None
-    fingerprint = bank_account_fingerprint(code, number)
+    fingerprints = _all_fingerprints(lambda mac: bank_account_fingerprint(code, number, mac))
 
-    existing = await _find_bank_account(session, merchant_id, owner_ref, fingerprint)
+    existing = await _find_bank_account(session, merchant_id, owner_ref, fingerprints)
     if existing is not None:
         return await _rebound_bank_account(session, existing, holder), False
 
@@ -376,9 +404,10 @@ async def bind_bank_account(
         bank_code=code,
         holder_name=holder,
         last4=number[-4:],
-        fingerprint=fingerprint,
+        fingerprint=fingerprints[0],
+        fingerprint_alg=suite_mac().value,
         key_version=key.version,
-        ciphertext=_seal(key, token, {"account_number": number}),
+        ciphertext=seal(key, token, {"account_number": number}),
         created_at=clock.now(),
     )
     try:
@@ -386,7 +415,7 @@ async def bind_bank_account(
             session.add(row)
             await session.flush()
     except IntegrityError:
-        existing = await _find_bank_account(session, merchant_id, owner_ref, fingerprint)
+        existing = await _find_bank_account(session, merchant_id, owner_ref, fingerprints)
         if existing is None:
             raise
         return await _rebound_bank_account(session, existing, holder), False
