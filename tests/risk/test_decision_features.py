@@ -15,7 +15,7 @@ from payhub.core.ids import new_id
 from payhub.db.session import Database
 from payhub.merchants import service as merchants
 from payhub.risk.decisions import service as risk
-from payhub.risk.decisions.features import Signals, Subject
+from payhub.risk.decisions.features import PARTY_ROWS, Signals, Subject
 from payhub.risk.decisions.service import Decision
 
 SHANGHAI = (31.230, 121.474)
@@ -212,3 +212,15 @@ async def test_two_patterns_together_decline(party: Party) -> None:
     decision = await party.pay(4_900_000, at=BEIJING, after=timedelta(minutes=20))
     assert {"structuring_below_threshold", "impossible_travel"} <= fired(decision)
     assert decision.outcome == "decline" and decision.score == 100
+
+
+async def test_a_partys_windows_read_at_most_its_latest_rows(party: Party) -> None:
+    # A party paying thousands of times cannot make every decision on it slow: past the
+    # cap, counts are floors (the rules' thresholds are far below it).
+    for _ in range(PARTY_ROWS + 5):
+        await party.pay(900, after=timedelta(seconds=5))
+    decision = await party.pay(900, after=timedelta(seconds=5))
+    f = decision.features
+    assert f["card.count_24h"] == PARTY_ROWS and f["customer.count_24h"] == PARTY_ROWS
+    assert f["customer.count_10m"] == 120  # the last 10 minutes are within the cap
+    assert decision.outcome == "decline"  # small amounts at this rate, on a new card

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -115,8 +116,16 @@ CATALOGUE: dict[str, str] = {
 }
 
 
-def _since(window: str) -> ColumnElement[bool]:
-    after: ColumnElement[bool] = _D.c.decided_at >= bindparam(window)
+# The most rows of one party a decision reads per window. Bounded work per decision: a
+# party with thousands of payments a day (itself a pattern the rules catch long before)
+# cannot slow every decision on it. Counts and amounts beyond it are floors.
+PARTY_ROWS = 200
+
+Rows = Any  # the columns of one party's latest rows (a subquery's `.c`)
+
+
+def _since(r: Rows, window: str) -> ColumnElement[bool]:
+    after: ColumnElement[bool] = r.decided_at >= bindparam(window)
     return after
 
 
@@ -125,21 +134,27 @@ def _tally(*conditions: ColumnElement[bool]) -> Any:
     return func.coalesce(func.sum(case((and_(*conditions), 1), else_=0)), 0)
 
 
-def _others(column: Any, window: str, current: str) -> Any:
+def _others(r: Rows, column: str, window: str, current: str) -> Any:
     """Distinct values of `column` in the window other than the payment's own (`derive`
     adds that one back), so the count includes this payment whether or not it is new."""
-    other = column != func.coalesce(bindparam(current, type_=String()), "")
-    return func.count(distinct(case((and_(_since(window), other), column))))
+    value = r[column]
+    other = value != func.coalesce(bindparam(current, type_=String()), "")
+    return func.count(distinct(case((and_(_since(r, window), other), value))))
 
 
-def _pass(name: str, party: Any, param: str, window: str, figures: dict[str, Any]) -> Any:
-    """One pass over a party's rows in `window`: every figure of it at once (a heavy
-    party's rows are read once, not once per figure)."""
-    return (
-        select(*(expr.label(label) for label, expr in figures.items()))
-        .where(party == bindparam(param), _since(window))
-        .subquery(name)
+def _pass(
+    name: str, party: str, param: str, window: str, figures: Callable[[Rows], dict[str, Any]]
+) -> Any:
+    """One pass over a party's latest rows in `window` (at most `PARTY_ROWS`, newest
+    first, by the party's index): every figure of it at once."""
+    latest = (
+        select(_D)
+        .where(_D.c[party] == bindparam(param), _D.c.decided_at >= bindparam(window))
+        .order_by(_D.c.decided_at.desc())
+        .limit(PARTY_ROWS)
+        .subquery(f"{name}_rows")
     )
+    return select(*(expr.label(label) for label, expr in figures(latest.c).items())).subquery(name)
 
 
 def _latest(column: Any) -> Any:
@@ -149,7 +164,7 @@ def _latest(column: Any) -> Any:
         select(column)
         .where(
             _D.c.customer_id == bindparam("customer"),
-            _since("t30d"),
+            _since(_D.c, "t30d"),
             _D.c.latitude.is_not(None),
         )
         .order_by(_D.c.decided_at.desc())
@@ -161,67 +176,56 @@ def _latest(column: Any) -> Any:
 def history_columns() -> tuple[list[Any], Any]:
     """The history's figures as labelled columns, and the FROM clause they need (one
     single-row aggregate per party, joined), for one SELECT with others."""
-    same_currency = _D.c.currency == bindparam("currency")
-    small, near = _D.c.small.is_(True), _D.c.near_threshold.is_(True)
-    customer = _pass(
-        "customer_figures",
-        _D.c.customer_id,
-        "customer",
-        "t30d",
-        {
-            "customer.count_10m": _tally(_since("t10m")),
-            "customer.count_1h": _tally(_since("t1h")),
-            "customer.count_24h": _tally(_since("t24h")),
+
+    def customer(r: Rows) -> dict[str, Any]:
+        same_currency = r.currency == bindparam("currency")
+        return {
+            "customer.count_10m": _tally(_since(r, "t10m")),
+            "customer.count_1h": _tally(_since(r, "t1h")),
+            "customer.count_24h": _tally(_since(r, "t24h")),
             "customer.amount_24h": func.coalesce(
-                func.sum(case((and_(_since("t24h"), same_currency), _D.c.amount), else_=0)), 0
+                func.sum(case((and_(_since(r, "t24h"), same_currency), r.amount), else_=0)), 0
             ),
-            "customer.small_count_1h": _tally(_since("t1h"), small),
-            "customer.near_threshold_24h": _tally(_since("t24h"), near),
-            "customer.merchants_24h": _others(_D.c.merchant_id, "t24h", "merchant"),
+            "customer.small_count_1h": _tally(_since(r, "t1h"), r.small.is_(True)),
+            "customer.near_threshold_24h": _tally(_since(r, "t24h"), r.near_threshold.is_(True)),
+            "customer.merchants_24h": _others(r, "merchant_id", "t24h", "merchant"),
             "customer.history_count": _tally(same_currency),
-            "usual_amount": func.avg(case((same_currency, _D.c.amount))),
-            "last_at": func.max(_D.c.decided_at),
-        },
-    )
-    card = _pass(
-        "card_figures",
-        _D.c.card_fingerprint,
-        "card",
-        "t24h",
-        {
-            "card.count_10m": _tally(_since("t10m")),
-            "card.count_1h": _tally(_since("t1h")),
+            "usual_amount": func.avg(case((same_currency, r.amount))),
+            "last_at": func.max(r.decided_at),
+        }
+
+    def card(r: Rows) -> dict[str, Any]:
+        return {
+            "card.count_10m": _tally(_since(r, "t10m")),
+            "card.count_1h": _tally(_since(r, "t1h")),
             "card.count_24h": func.count(),
             "card.amount_24h": func.coalesce(
-                func.sum(case((same_currency, _D.c.amount), else_=0)), 0
+                func.sum(case((r.currency == bindparam("currency"), r.amount), else_=0)), 0
             ),
-            "card.small_count_1h": _tally(_since("t1h"), small),
-            "card.customers_24h": _others(_D.c.customer_id, "t24h", "customer"),
-        },
+            "card.small_count_1h": _tally(_since(r, "t1h"), r.small.is_(True)),
+            "card.customers_24h": _others(r, "customer_id", "t24h", "customer"),
+        }
+
+    def device(r: Rows) -> dict[str, Any]:
+        return {
+            "device.count_1h": _tally(_since(r, "t1h")),
+            "device.cards_24h": _others(r, "card_fingerprint", "t24h", "card"),
+            "device.customers_24h": _others(r, "customer_id", "t24h", "customer"),
+        }
+
+    def ip(r: Rows) -> dict[str, Any]:
+        return {
+            "ip.count_1h": _tally(_since(r, "t1h")),
+            "ip.cards_24h": _others(r, "card_fingerprint", "t24h", "card"),
+            "ip.customers_24h": _others(r, "customer_id", "t24h", "customer"),
+        }
+
+    parts = (
+        _pass("customer_figures", "customer_id", "customer", "t30d", customer),
+        _pass("card_figures", "card_fingerprint", "card", "t24h", card),
+        _pass("device_figures", "device_id", "device", "t24h", device),
+        _pass("ip_figures", "ip", "ip", "t24h", ip),
     )
-    device = _pass(
-        "device_figures",
-        _D.c.device_id,
-        "device",
-        "t24h",
-        {
-            "device.count_1h": _tally(_since("t1h")),
-            "device.cards_24h": _others(_D.c.card_fingerprint, "t24h", "card"),
-            "device.customers_24h": _others(_D.c.customer_id, "t24h", "customer"),
-        },
-    )
-    ip = _pass(
-        "ip_figures",
-        _D.c.ip,
-        "ip",
-        "t24h",
-        {
-            "ip.count_1h": _tally(_since("t1h")),
-            "ip.cards_24h": _others(_D.c.card_fingerprint, "t24h", "card"),
-            "ip.customers_24h": _others(_D.c.customer_id, "t24h", "customer"),
-        },
-    )
-    parts = (customer, card, device, ip)
     columns: list[Any] = [c for part in parts for c in part.c]
     columns += [
         _latest(_D.c.decided_at).label("last_located_at"),
@@ -232,7 +236,9 @@ def history_columns() -> tuple[list[Any], Any]:
         .scalar_subquery()
         .label("card_first_seen"),
     ]
-    joined = customer.join(card, true()).join(device, true()).join(ip, true())
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined.join(part, true())
     return columns, joined
 
 
