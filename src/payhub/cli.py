@@ -277,6 +277,7 @@ def _register_subcommands() -> None:
     from payhub.merchants.cli import merchants_app
     from payhub.merchants.customers_cli import customers_app
     from payhub.payments.cli import payments_app
+    from payhub.risk.sanctions.cli import sanctions_app
     from payhub.vault.cli import cards_app
 
     app.add_typer(ledger_app, name="ledger")
@@ -288,6 +289,7 @@ def _register_subcommands() -> None:
     app.add_typer(events_app, name="events")
     app.add_typer(sim_app, name="sim")
     app.add_typer(audit_app, name="audit")
+    app.add_typer(sanctions_app, name="sanctions")
     register_bench(bench_app)
 
 

@@ -15,6 +15,7 @@ from payhub.events.tasks import dispatch_events, send_webhooks
 from payhub.idempotency.tasks import purge_expired_keys
 from payhub.ledger.tasks import expire_due_holds
 from payhub.payments.tasks import expire_lapsed_authorizations, resolve_processing_payments
+from payhub.risk.sanctions.tasks import rescreen_after_list_change
 
 log = logging.getLogger("payhub.jobs")
 
@@ -29,6 +30,7 @@ JOBS: dict[str, Job] = {
     "payments.expire_authorizations": expire_lapsed_authorizations,
     "events.dispatch": dispatch_events,
     "events.send_webhooks": send_webhooks,
+    "sanctions.rescreen": rescreen_after_list_change,
 }
 
 
