@@ -139,12 +139,11 @@ def _hanzi_spellings(text: str) -> list[tuple[list[str], bool]]:
     else:
         # Longer text (a company) reads better in phrases: 银行 is "yin hang".
         base = _tokens(" ".join(lazy_pinyin(text, style=Style.NORMAL, v_to_u=True)))
-    readings = [base]
-    first = text[:1]
-    if HANZI.fullmatch(first or "x") and base and text[:2] not in COMPOUND_SURNAMES:
-        readings += [[r, *base[1:]] for r in _surname_readings(first) if r != base[0]]
     if not personal:
-        return [(r, True) for r in readings]
+        return [(base, True)]
+    readings = [base]
+    if text[:2] not in COMPOUND_SURNAMES:
+        readings += [[r, *base[1:]] for r in _surname_readings(text[0]) if r != base[0]]
     # Written in Latin letters a Chinese name is surname and given name, each one word:
     # 张伟明 is "Zhang Weiming", 欧阳明华 "Ouyang Minghua".
     cut = 2 if text[:2] in COMPOUND_SURNAMES else 1
