@@ -33,6 +33,10 @@ POSTGRES = TEST_URL.startswith("postgresql")
 requires_postgres = pytest.mark.skipif(not POSTGRES, reason="needs PostgreSQL")
 
 TABLES = [
+    "sanctions_hits",
+    "sanctions_screenings",
+    "sanctions_entries",
+    "sanctions_list_versions",
     "audit_events",
     "audit_chain_head",
     "routing_rule_sets",

@@ -660,6 +660,7 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
         "events.dispatch": 0,
         "events.send_webhooks": 0,
         "vault.reencrypt": 0,
+        "sanctions.rescreen": 0,
     }
 
     # A hold that lapses in a moment: the next run expires it and releases the funds.
@@ -689,6 +690,7 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
         "events.dispatch": 0,
         "events.send_webhooks": 0,
         "vault.reencrypt": 0,
+        "sanctions.rescreen": 0,
     }
     assert cli.balance("merchant:m1:available") == {
         "posted": "50.00 CNY",

@@ -450,6 +450,9 @@ L = "/v1/ledger"
 # A and B to try isolation, with A and A (or the operator's key) as the control.
 # An audit event id that exists nowhere: these routes are the platform's whatever the id.
 AUDIT_EVENT = "aud_01M97DC3WE0MD7H9ACKEA220F5"
+S = "/v1/sanctions"
+# A sanctions hit id that exists nowhere (the world loads no list, so raises none).
+HIT = "hit_01M97DC3WE0MD7H9ACKEA220F5"
 
 MATRIX: dict[tuple[str, str], Case] = {
     # The interactive reference and the health check answer anyone.
@@ -537,6 +540,36 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/v1/vault/data_keys"): operator(lambda me, them: [Call("/v1/vault/data_keys")]),
     ("POST", "/v1/vault/data_keys/rotate"): operator(
         lambda me, them: [Call("/v1/vault/data_keys/rotate", body={"algorithm": "sm4-gcm"})]
+    ),
+    # Sanctions screening: compliance's, whoever's parties it concerns.
+    ("POST", f"{S}/lists"): operator(
+        lambda me, them: [
+            Call(
+                f"{S}/lists",
+                body={
+                    "list": "matrix",
+                    "format": "csv",
+                    "content": f"id,name\n1,Buyer {them.merchant[-4:]}\n",
+                },
+            )
+        ]
+    ),
+    ("GET", f"{S}/lists"): operator(lambda me, them: [Call(f"{S}/lists")]),
+    ("POST", f"{S}/screen"): operator(
+        lambda me, them: [Call(f"{S}/screen", body={"name": "Buyer B"})]
+    ),
+    ("GET", f"{S}/screenings"): operator(
+        lambda me, them: [Call(f"{S}/screenings", params={"subject": them.customer})]
+    ),
+    ("GET", f"{S}/hits"): operator(
+        lambda me, them: [Call(f"{S}/hits", params={"subject": them.merchant})]
+    ),
+    ("GET", f"{S}/hits/{{hit_id}}"): operator(lambda me, them: [Call(f"{S}/hits/{HIT}")]),
+    ("POST", f"{S}/hits/{{hit_id}}/clear"): operator(
+        lambda me, them: [Call(f"{S}/hits/{HIT}/clear", body={"reason": "matrix"})]
+    ),
+    ("POST", f"{S}/hits/{{hit_id}}/confirm"): operator(
+        lambda me, them: [Call(f"{S}/hits/{HIT}/confirm", body={"reason": "matrix"})]
     ),
     # Customers.
     ("POST", "/v1/customers"): merchant(

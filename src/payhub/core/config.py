@@ -132,6 +132,13 @@ class Settings(BaseSettings):
         description="Time budget of a payment's authorisation: another channel is tried after "
         "a soft decline only while its usual latency fits in what is left.",
     )
+    sanctions_match_threshold: float = Field(
+        default=88.0,
+        ge=50,
+        le=100,
+        description="Sanctions screening: the score (0-100) from which a name is a potential "
+        "match. Lower catches more spelling variants and raises more false positives.",
+    )
     channels_url: str | None = Field(
         default=None,
         description="URL of a `payhub sim serve`; unset: the in-process simulator.",

@@ -559,6 +559,31 @@ _SPECS: tuple[ErrorSpec, ...] = (
         "No routing rule set has version {version}.",
         "不存在版本号为 {version} 的路由规则。",
     ),
+    # Sanctions screening
+    ErrorSpec(
+        "sanctions_list_invalid",
+        400,
+        _T.INVALID_REQUEST,
+        False,
+        "The watch list cannot be loaded: {detail}. Nothing was changed.",
+        "名单无法加载:{detail}。未做任何更改。",
+    ),
+    ErrorSpec(
+        "sanctions_hit_not_found",
+        404,
+        _T.INVALID_REQUEST,
+        False,
+        "No such sanctions hit: {hit}.",
+        "制裁名单命中记录不存在:{hit}。",
+    ),
+    ErrorSpec(
+        "sanctions_hit_decided",
+        409,
+        _T.CONFLICT,
+        False,
+        "Sanctions hit {hit} has already been decided ({status}).",
+        "制裁名单命中记录 {hit} 已处理({status})。",
+    ),
     # Platform
     ErrorSpec(
         "concurrent_update",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.audit import service as audit
@@ -24,6 +24,7 @@ from payhub.core.metadata import validate_metadata
 from payhub.core.money import check_amount, check_currency
 from payhub.db.sql import Row, Sql, as_sql, columns_of, table_of
 from payhub.merchants.models import Customer, Merchant
+from payhub.risk.sanctions import screening
 
 # E.164: '+', country code and number, 8 to 15 digits in all (mainland mobiles: +86 1xx…).
 PHONE = re.compile(r"\+[1-9]\d{7,14}")
@@ -146,6 +147,15 @@ async def create_merchant(session: AsyncSession, spec: MerchantSpec) -> Merchant
             "per_payment_limit": row.per_payment_limit,
             "daily_limit": row.daily_limit,
         },
+    )
+    # Screened in the same transaction; a potential match raises a hit for compliance
+    # and does not stop the onboarding.
+    await screening.screen_subject(
+        session,
+        subject_type="merchant",
+        subject_id=row.id,
+        names=[row.name, *([row.legal_name] if row.legal_name else [])],
+        reason="onboarding",
     )
     return _merchant_view(row)
 
@@ -310,6 +320,15 @@ async def create_customer(
     )
     session.add(row)
     await session.flush()
+    # As for merchants: screened now, never refused for a potential match.
+    await screening.screen_subject(
+        session,
+        subject_type="customer",
+        subject_id=row.id,
+        names=[row.name],
+        reason="onboarding",
+        country=home_region[:2] if home_region else None,
+    )
     return _customer_view(row)
 
 
@@ -321,6 +340,14 @@ async def get_customer(
     if row is None or (merchant_id is not None and row["merchant_id"] != merchant_id):
         raise PayHubError("customer_not_found", customer=customer_id)
     return _customer_view(row)
+
+
+async def count_merchants(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Merchant)) or 0)
+
+
+async def count_customers(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Customer)) or 0)
 
 
 async def list_customers(

@@ -1,7 +1,7 @@
 """risk decisions: versioned rule sets and the decision recorded for every payment
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0014
 Create Date: 2026-12-07
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0012"  # TODO-merge: 0014
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
