@@ -58,7 +58,7 @@ def test_rules_are_published_staged_dry_run_activated_and_rolled_back(demo: Cli)
     versions = table_rows(demo.run("risk", "rules", "versions").stdout)
     assert [row[:5] for row in versions] == [
         ["1", "yes", "1", "50", "90"],
-        ["0", "", "8", "50", "90"],
+        ["0", "", "10", "50", "90"],
     ]
     assert versions[0][-1] == "trial"
     assert "version 0 is active" in demo.run("risk", "rules", "activate", "0").stdout

@@ -15,6 +15,7 @@ from payhub.channels.base import ChannelAdapter
 from payhub.db.session import Database
 from payhub.payments.channels import use_channels
 from tests.payments.helpers import balance, count_rows, network, open_shop, static_routing, world
+from tests.risk.helpers import SAMPLE_CSV, loaded
 
 DECLINE_LARGE = {
     "rules": [
@@ -211,3 +212,30 @@ async def test_risk_routes_are_for_compliance_and_operators_only(
     assert (await compliance.get("/v1/risk/features")).status_code == 200
     published = await compliance.post("/v1/risk/rules", json={"definition": DECLINE_LARGE})
     assert published.status_code == 201
+
+
+async def test_a_watch_list_match_sends_payments_to_review_and_a_confirmed_one_declines(
+    client: httpx.AsyncClient, as_key: Any
+) -> None:
+    await loaded(client, SAMPLE_CSV, name="payhub_sample")
+    shop = await open_shop(client, as_key)
+    listed = await shop.me.post("/v1/customers", json={"name": "Zhang Wei"})
+    assert listed.status_code == 201  # onboarding screens; it does not refuse
+    shop.customer_id = listed.json()["id"]
+    token, _ = await shop.card("ICBC", "credit")
+    first = await _confirmed(shop, token, 3_000)
+    assert first["status"] == "succeeded"
+    assert first["decision"]["risk"]["outcome"] == "review"
+    assert {"rule": "sanctions_potential_match", "score": 50} in first["decision"]["risk"]["fired"]
+
+    hits = (await client.get("/v1/sanctions/hits", params={"subject": shop.customer_id})).json()
+    [hit] = hits["data"]
+    confirmed = await client.post(
+        f"/v1/sanctions/hits/{hit['id']}/confirm", json={"reason": "same passport"}
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    blocked = await _confirmed(shop, token, 3_000)
+    assert blocked["failure_code"] == "risk_declined"
+    decision = (await client.get(f"/v1/risk/decisions/{blocked['id']}")).json()
+    assert decision["features"]["sanctions.customer"] == "confirmed"
+    assert decision["features"]["sanctions.merchant"] == "none"

@@ -113,7 +113,12 @@ CATALOGUE: dict[str, str] = {
     "travel.hours_from_last": "hours since the customer's previous located payment",
     "travel.speed_kmh": "the speed the customer would have travelled since it",
     "geo.km_from_home": "km from the customer's home region",
+    "sanctions.customer": "the customer's worst standing sanctions hit: none, open "
+    "(a potential match awaiting compliance) or confirmed",
+    "sanctions.merchant": "the merchant's worst standing sanctions hit: none, open or confirmed",
 }
+
+_STANDING = {0: "none", 1: "open", 2: "confirmed"}
 
 
 # The most rows of one party a decision reads per window. Bounded work per decision: a
@@ -295,6 +300,8 @@ def derive(
         "amount.near_threshold": thresholds.near_threshold(subject.amount, subject.currency),
         "customer.known": subject.customer_id is not None,
         "customer.home_known": row.get("home_region") in region_points(),
+        "sanctions.customer": _STANDING[int(row.get("customer_sanctions") or 0)],
+        "sanctions.merchant": _STANDING[int(row.get("merchant_sanctions") or 0)],
     }
     for name in CATALOGUE:
         if name in row:

@@ -315,6 +315,29 @@ BUILTIN = parse_rule_set(
                     ]
                 },
             },
+            {
+                "id": "sanctions_confirmed",
+                "description": "The customer or the merchant is a confirmed match on a watch list.",
+                "score": 100,
+                "when": {
+                    "any": [
+                        {"feature": "sanctions.customer", "op": "==", "value": "confirmed"},
+                        {"feature": "sanctions.merchant", "op": "==", "value": "confirmed"},
+                    ]
+                },
+            },
+            {
+                "id": "sanctions_potential_match",
+                "description": "The customer or the merchant has a potential watch-list "
+                "match awaiting compliance's decision.",
+                "score": 50,
+                "when": {
+                    "any": [
+                        {"feature": "sanctions.customer", "op": "==", "value": "open"},
+                        {"feature": "sanctions.merchant", "op": "==", "value": "open"},
+                    ]
+                },
+            },
         ],
         "review_at": 50,
         "decline_at": 90,

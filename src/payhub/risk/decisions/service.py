@@ -35,11 +35,13 @@ from payhub.risk.decisions.features import (
 )
 from payhub.risk.decisions.models import RiskDecision, RiskRuleSet
 from payhub.risk.decisions.rules import BUILTIN, RuleSet, parse_rule_set, rule_set_data
+from payhub.risk.sanctions import hits as sanctions_hits
 
 _SETS = table_of(RiskRuleSet)
 _DECISIONS = table_of(RiskDecision)
 _ACTIVE = select(_SETS.c.version, _SETS.c.definition).where(_SETS.c.active.is_(True))
-# One round trip for a decision: the active rule set, the history, the customer's home.
+# One round trip for a decision: the active rule set, the history, the customer's home,
+# the parties' standing in sanctions screening.
 _HISTORY_COLUMNS, _HISTORY_FROM = history_columns()
 _DECIDE = select(
     select(_SETS.c.version)
@@ -51,6 +53,8 @@ _DECIDE = select(
     .scalar_subquery()
     .label("rules_definition"),
     merchants.home_region_subquery("customer").label("home_region"),
+    sanctions_hits.standing_subquery("customer", "customer").label("customer_sanctions"),
+    sanctions_hits.standing_subquery("merchant", "merchant").label("merchant_sanctions"),
     *_HISTORY_COLUMNS,
 ).select_from(_HISTORY_FROM)
 _INSERT_DECISION = insert(_DECISIONS)

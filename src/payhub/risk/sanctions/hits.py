@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.audit import service as audit
@@ -148,3 +148,18 @@ async def list_screenings(
         query = query.where(_SCREENINGS.c.id < starting_after)
     rows = await (await as_sql(tx)).all_once(query)
     return rows[:limit], len(rows) > limit
+
+
+def standing_subquery(subject_type: str, subject_param: str) -> Any:
+    """The worst standing hit of the subject bound to `subject_param`, as a scalar
+    subquery for another statement (the risk decision's): 2 confirmed, 1 open, 0 none or
+    all cleared."""
+    rank = case((_HITS.c.status == "confirmed", 2), (_HITS.c.status == "open", 1), else_=0)
+    return (
+        select(func.coalesce(func.max(rank), 0))
+        .where(
+            _HITS.c.subject_type == subject_type,
+            _HITS.c.subject_id == bindparam(subject_param),
+        )
+        .scalar_subquery()
+    )
