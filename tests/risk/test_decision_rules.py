@@ -168,3 +168,14 @@ def test_a_further_rule_never_lowers_the_score_or_the_outcome(
         "decline" if b.score >= decline_at else "review" if b.score >= review_at else "approve"
     )
     assert b.outcome == expected
+
+
+def test_a_version_number_is_parsed_again_when_its_definition_differs() -> None:
+    # One process may serve several databases, whose version 1s are different sets.
+    from payhub.risk.decisions.service import _rule_set
+
+    declines = _set(_rule("big", 100, feature="amount", op=">", value=10))
+    allows = _set()
+    assert [r.id for r in _rule_set(1, declines).rules] == ["big"]
+    assert _rule_set(1, allows).rules == ()
+    assert _rule_set(1, allows) is _rule_set(1, allows)  # the same definition: cached

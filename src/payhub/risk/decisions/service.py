@@ -59,8 +59,8 @@ _DECIDE = select(
 ).select_from(_HISTORY_FROM)
 _INSERT_DECISION = insert(_DECISIONS)
 
-# Parsed rule sets by version: a version never changes once written.
-_parsed: dict[int, RuleSet] = {}
+# Parsed rule sets by version, with the definition they were parsed from.
+_parsed: dict[int, tuple[Any, RuleSet]] = {}
 
 
 def thresholds() -> Thresholds:
@@ -106,9 +106,14 @@ async def active_rule_set(tx: AsyncSession | Sql) -> RuleSet:
 def _rule_set(version: int | None, definition: Any) -> RuleSet:
     if version is None:
         return BUILTIN
-    parsed = _parsed.get(int(version))
-    if parsed is None:
-        parsed = _parsed[int(version)] = parse_rule_set(definition, version=int(version))
+    # Keyed by version but checked against the stored definition: a process may serve
+    # more than one database (their version 1s differ), and comparing is far cheaper
+    # than parsing.
+    cached = _parsed.get(int(version))
+    if cached is not None and cached[0] == definition:
+        return cached[1]
+    parsed = parse_rule_set(definition, version=int(version))
+    _parsed[int(version)] = (definition, parsed)
     return parsed
 
 
