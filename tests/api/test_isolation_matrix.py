@@ -746,6 +746,15 @@ MATRIX: dict[tuple[str, str], Case] = {
             )
         ]
     ),
+    ("POST", "/v1/webhook_endpoints/{endpoint_id}/roll_secret"): merchant(
+        lambda me, them: [
+            Call(
+                f"/v1/webhook_endpoints/{them.endpoint}/roll_secret",
+                body={"overlap_seconds": 60},
+                code="webhook_endpoint_not_found",
+            )
+        ]
+    ),
     ("GET", "/v1/webhook_endpoints/{endpoint_id}/deliveries"): merchant(
         lambda me, them: [
             Call(
