@@ -29,9 +29,11 @@ T = TypeVar("T")
 
 
 class StrictModel(BaseModel):
-    """Request bodies: unknown fields are refused, so typos do not pass silently."""
+    """Request bodies: unknown fields are refused, so typos do not pass silently; and values
+    are taken as the JSON type the schema says, never coerced (`true` is not the number 1,
+    `0` is not `false`, a number is not a timestamp)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ListResponse(BaseModel, Generic[T]):
