@@ -693,3 +693,40 @@ async def test_numbers_past_64_bits_in_the_path_are_refused(client: httpx.AsyncC
     # Found by fuzzing: it reached the database, which failed (500).
     response = await client.post(f"/v1/routing/rules/{2**64}/activate")
     assert_error(response, 400, "validation_error", param="version")
+
+
+# Found by fuzzing on PostgreSQL, which refuses NUL in text and cannot encode an unpaired
+# surrogate: both reached the database and answered 500.
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b'{"name": "Shop\\u0000"}', id="nul"),
+        pytest.param(b'{"name": "Shop \\udbdd"}', id="lone-surrogate"),
+        pytest.param(b'{"name": "Shop", "metadata": {"k\\u0000": "v"}}', id="nul-in-a-key"),
+    ],
+)
+async def test_text_a_database_cannot_store_is_refused(
+    client: httpx.AsyncClient, raw: bytes
+) -> None:
+    before = (await client.get("/v1/merchants")).json()["data"]
+    response = await client.post(
+        "/v1/merchants", content=raw, headers={"content-type": "application/json"}
+    )
+    assert_error(response, 400, "validation_error")
+    assert (await client.get("/v1/merchants")).json()["data"] == before
+    # A pair of surrogates is one character, and fine.
+    fine = await client.post(
+        "/v1/merchants",
+        content=b'{"name": "Shop \\ud83d\\ude00"}',
+        headers={"content-type": "application/json"},
+    )
+    assert fine.status_code == 201, fine.text
+    assert fine.json()["name"] == "Shop \N{GRINNING FACE}"
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/v1/events?type=payment.%00", "/v1/audit/events?actor=a%00b", "/v1/customers/cus_%00"],
+)
+async def test_a_nul_in_the_url_is_refused(client: httpx.AsyncClient, target: str) -> None:
+    assert_error(await client.get(target), 400, "validation_error")

@@ -60,11 +60,16 @@ def document_errors(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
+        # What FastAPI's own `openapi()` passes, so only the responses differ.
         schema = get_openapi(
             title=app.title,
             version=app.version,
+            openapi_version=app.openapi_version,
             description=app.description,
             routes=app.routes,
+            tags=app.openapi_tags,
+            servers=app.servers,
+            separate_input_output_schemas=app.separate_input_output_schemas,
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         body = CatalogueErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
