@@ -399,8 +399,18 @@ def test_webhooks_and_events(cli: Cli, shop: Shop, paid: Paid) -> None:
     assert endpoint, made
     secret = re.search(r"Signing secret: (whsec_\S+) \(shown once\)", made)
     assert secret, made
+    rolled = cli.run("webhooks", "roll-secret", endpoint[1], "--overlap", "3600").stdout
+    new_secret = re.search(
+        rf"New signing secret of {endpoint[1]}: (whsec_\S+) \(shown once\)", rolled
+    )
+    assert new_secret and new_secret[1] != secret[1], rolled
+    assert "signed with the old secret too until" in " ".join(rolled.split())
+    (rolled_row,) = cli.query(
+        "SELECT actor, details FROM audit_events WHERE action = 'webhook_endpoint.secret_rolled'"
+    )
+    assert rolled_row[0].startswith("cli:") and "whsec_" not in str(rolled_row[1])
     listed = cli.run("webhooks", "list").stdout
-    assert secret[1] not in listed
+    assert secret[1] not in listed and new_secret[1] not in listed
     assert [r[:5] for r in table_rows(listed)] == [
         [
             endpoint[1],

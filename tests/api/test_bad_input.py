@@ -315,6 +315,9 @@ RAW_BODIES = [
     pytest.param(b"", None, "validation_error", id="no-body-at-all"),
     pytest.param(b"[]", "application/json", "validation_error", id="json-array"),
     pytest.param(b'"hello"', "application/json", "validation_error", id="json-string"),
+    # Found by fuzzing: bytes that are not UTF-8 were a 500.
+    pytest.param(b"\xff\xfe{", "application/json", "malformed_json", id="not-utf8"),
+    pytest.param(b'{"id": "\xe9"}', "application/json", "malformed_json", id="latin1-in-json"),
 ]
 
 
@@ -649,3 +652,81 @@ async def test_reverse_errors(client: httpx.AsyncClient, ids: Ids) -> None:
     bad_id = await client.post(f"{LEDGER}/journals/seed-1/reverse", json={"id": "bad id!"})
     assert_error(bad_id, 400, "invalid_id", param="id")
     assert await ledger_state(client) == before
+
+
+# Found by fuzzing: values of another JSON type were coerced (true as 1, 0 as false, a
+# number as a Unix timestamp) and the request went through.
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        pytest.param(
+            "/v1/api_keys",
+            {"name": "k", "scopes": ["read"], "expires_at": 0},
+            "expires_at",
+            id="number-as-time",
+        ),
+        pytest.param(
+            "/v1/routing/rules", {"rules": [], "activate": 0}, "activate", id="number-as-bool"
+        ),
+        pytest.param(
+            f"{LEDGER}/holds",
+            {**transfer(WALLET, MERCHANT, 5), "expires_at": 4102444800},
+            "expires_at",
+            id="number-as-hold-expiry",
+        ),
+        pytest.param(
+            f"{LEDGER}/accounts",
+            {"code": "x:y", "currency": "CNY", "normal_side": "debit", "shards": True},
+            "shards",
+            id="bool-as-number",
+        ),
+    ],
+)
+async def test_values_are_never_coerced(
+    client: httpx.AsyncClient, ids: Ids, path: str, body: dict[str, Any], param: str
+) -> None:
+    response = await client.post(path, json=body)
+    assert_error(response, 400, "validation_error", param=param)
+
+
+async def test_numbers_past_64_bits_in_the_path_are_refused(client: httpx.AsyncClient) -> None:
+    # Found by fuzzing: it reached the database, which failed (500).
+    response = await client.post(f"/v1/routing/rules/{2**64}/activate")
+    assert_error(response, 400, "validation_error", param="version")
+
+
+# Found by fuzzing on PostgreSQL, which refuses NUL in text and cannot encode an unpaired
+# surrogate: both reached the database and answered 500.
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b'{"name": "Shop\\u0000"}', id="nul"),
+        pytest.param(b'{"name": "Shop \\udbdd"}', id="lone-surrogate"),
+        pytest.param(b'{"name": "Shop", "metadata": {"k\\u0000": "v"}}', id="nul-in-a-key"),
+    ],
+)
+async def test_text_a_database_cannot_store_is_refused(
+    client: httpx.AsyncClient, raw: bytes
+) -> None:
+    before = (await client.get("/v1/merchants")).json()["data"]
+    response = await client.post(
+        "/v1/merchants", content=raw, headers={"content-type": "application/json"}
+    )
+    assert_error(response, 400, "validation_error")
+    assert (await client.get("/v1/merchants")).json()["data"] == before
+    # A pair of surrogates is one character, and fine.
+    fine = await client.post(
+        "/v1/merchants",
+        content=b'{"name": "Shop \\ud83d\\ude00"}',
+        headers={"content-type": "application/json"},
+    )
+    assert fine.status_code == 201, fine.text
+    assert fine.json()["name"] == "Shop \N{GRINNING FACE}"
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/v1/events?type=payment.%00", "/v1/audit/events?actor=a%00b", "/v1/customers/cus_%00"],
+)
+async def test_a_nul_in_the_url_is_refused(client: httpx.AsyncClient, target: str) -> None:
+    assert_error(await client.get(target), 400, "validation_error")

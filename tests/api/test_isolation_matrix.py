@@ -81,6 +81,7 @@ class World:
     operator: str
     revoked_operator: str
     expired: str  # a key of A's that has expired
+    detokenizer: str  # a platform key with the `detokenize` scope only
 
 
 class Api:
@@ -225,6 +226,9 @@ async def _build_world(db: Database, settings: Settings) -> tuple[World, dict[st
         await _collect_ids(api, a)
         await _collect_ids(api, b)
         seen = await snapshot(api, b)
+    detokenizer = await db.run_in_transaction(
+        lambda s: auth.issue_key(s, name="vault", role="operator", scopes=[auth.DETOKENIZE])
+    )
     expired = await db.run_in_transaction(
         lambda s: auth.issue_key(
             s,
@@ -235,7 +239,8 @@ async def _build_world(db: Database, settings: Settings) -> tuple[World, dict[st
             expires_at=clock.now() - timedelta(minutes=1),
         )
     )
-    return World(a, b, operator.secret, gone.secret, expired.secret), seen
+    world = World(a, b, operator.secret, gone.secret, expired.secret, detokenizer.secret)
+    return world, seen
 
 
 # ------------------------------------------------------------- dumping and restoring rows
@@ -387,6 +392,8 @@ Build = Callable[[Party, Party], list[Call]]
 class Case:
     access: Access
     calls: Build
+    # Operator routes: the platform key whose request is the control (see `_control`).
+    control: Literal["operator", "detokenizer"] = "operator"
 
 
 def public(path: str) -> Case:
@@ -399,6 +406,12 @@ def operator(build: Build) -> Case:
 
 def merchant(build: Build) -> Case:
     return Case("merchant", build)
+
+
+def detokenizer(build: Build) -> Case:
+    """A platform route that needs the `detokenize` scope: refused to merchant keys like any
+    operator route, tried by the platform's detokenisation key as the control."""
+    return Case("operator", build, control="detokenizer")
 
 
 def _card_body(customer: str | None, pan: str, **extra: Any) -> dict[str, Any]:
@@ -619,6 +632,13 @@ MATRIX: dict[tuple[str, str], Case] = {
             Call("/v1/payment_methods", body=_card_body(me.customer, them.pan)),
         ]
     ),
+    # Revealing a number: the platform's detokenisation key only, whoever owns the card.
+    ("POST", "/v1/payment_methods/{token}/detokenize"): detokenizer(
+        lambda me, them: [
+            Call(f"/v1/payment_methods/{them.card}/detokenize", body={"reason": "matrix"}),
+            Call(f"/v1/payment_methods/{them.bank_account}/detokenize", body={"reason": "matrix"}),
+        ]
+    ),
     ("GET", "/v1/payment_methods/{token}"): merchant(
         lambda me, them: [
             Call(f"/v1/payment_methods/{them.card}", code="payment_method_not_found"),
@@ -809,6 +829,15 @@ MATRIX: dict[tuple[str, str], Case] = {
             Call(
                 f"/v1/webhook_endpoints/{them.endpoint}",
                 body={"url": "http://127.0.0.1:9/hooks/stolen", "enabled": False},
+                code="webhook_endpoint_not_found",
+            )
+        ]
+    ),
+    ("POST", "/v1/webhook_endpoints/{endpoint_id}/roll_secret"): merchant(
+        lambda me, them: [
+            Call(
+                f"/v1/webhook_endpoints/{them.endpoint}/roll_secret",
+                body={"overlap_seconds": 60},
                 code="webhook_endpoint_not_found",
             )
         ]
@@ -1043,8 +1072,9 @@ async def test_another_merchants_objects_are_out_of_reach(
         assert added == [], f"{method} {path} wrote rows: {added}"
 
     if case.access == "operator":
+        control = w.detokenizer if case.control == "detokenizer" else w.operator
         for call in calls:
-            await _control(api, w.operator, method, call)
+            await _control(api, control, method, call)
     elif case.access == "merchant":
         for call in case.calls(a, a):
             await _control(api, a.key, method, call)

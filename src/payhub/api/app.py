@@ -14,6 +14,7 @@ from sqlalchemy import text
 from payhub import __version__, jobs
 from payhub.api.errors import install_error_handlers
 from payhub.api.middleware import RequestContextMiddleware
+from payhub.api.openapi import document_errors
 from payhub.audit.routes import router as audit_router
 from payhub.auth.limits import DatabaseLimiter, RedisLimiter
 from payhub.auth.nonces import DatabaseNonces, RedisNonces
@@ -100,6 +101,7 @@ def create_app(
             await conn.execute(text("SELECT 1"))
         return JSONResponse({"status": "ok", "database": db.dialect, "version": __version__})
 
+    document_errors(app)
     return app
 
 

@@ -79,6 +79,10 @@ def install_error_handlers(app: FastAPI) -> None:
             )
             refusal = PayHubError("method_not_allowed", method=method, path=path)
             return error_response(request, refusal, allow)
+        if exc.status_code == 400:
+            # FastAPI's own refusal of a body it cannot parse (bytes that are not UTF-8, a
+            # form it cannot read): the client's fault, not ours.
+            return error_response(request, PayHubError("malformed_json"))
         log.warning("unmapped HTTP error", extra={"status": exc.status_code})
         return error_response(request, PayHubError("internal_error"))
 

@@ -6,6 +6,7 @@ import json
 import logging
 import time
 from typing import Any
+from urllib.parse import unquote_plus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,6 +32,15 @@ class RequestContextMiddleware:
         status = 500
         headers = dict(scope.get("headers") or [])
         language = language_from_header(headers.get(b"accept-language", b"").decode("latin-1"))
+
+        if not _storable_target(scope):
+            # A NUL in the path or the query would reach the database as text, which
+            # PostgreSQL refuses (a 500): refused here, once for every route.
+            refusal = PayHubError("validation_error", detail="the URL holds a NUL character")
+            await self._refuse(send, request_id, language, refusal)
+            self._log(scope, refusal.status, started)
+            request_id_var.reset(token)
+            return
 
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
@@ -82,11 +92,14 @@ class RequestContextMiddleware:
 
     async def _too_large(self, send: Send, request_id: str, language: str) -> None:
         error = PayHubError("payload_too_large", limit=self.max_body_bytes)
+        await self._refuse(send, request_id, language, error)
+
+    async def _refuse(self, send: Send, request_id: str, language: str, error: PayHubError) -> None:
         body = json.dumps(error.to_body(request_id=request_id, language=language)).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": error.status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"request-id", request_id.encode()),
@@ -103,6 +116,12 @@ class RequestContextMiddleware:
             "duration_ms": round((time.perf_counter() - started) * 1000, 2),
         }
         log.info("request", extra=extra)
+
+
+def _storable_target(scope: Scope) -> bool:
+    """False when the (decoded) path or query string holds a NUL character."""
+    query = unquote_plus(bytes(scope.get("query_string") or b"").decode("latin-1"))
+    return "\x00" not in str(scope.get("path", "")) and "\x00" not in query
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -127,8 +127,11 @@ async def record(
     target_id: str | None = None,
     details: dict[str, Any] | None = None,
     actor: Actor | None = None,
+    incidental: bool = False,
 ) -> str:
-    """Add an event to the log in the caller's transaction; its id."""
+    """Add an event to the log in the caller's transaction; its id. `incidental`: a record
+    made on the side of the request's own action (a channel adapter's use of a card while a
+    payment is confirmed), which does not stand in for the API's record of that action."""
     who = actor or current_actor()
     event_id = new_id("aud")
     await (await as_sql(tx)).defer(
@@ -147,7 +150,8 @@ async def record(
         prev_hash=None,
         hash=None,
     )
-    _recorded.set(True)
+    if not incidental:
+        _recorded.set(True)
     return event_id
 
 

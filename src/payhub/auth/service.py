@@ -29,9 +29,11 @@ from payhub.vault import master
 OPERATOR = "operator"
 MERCHANT = "merchant"
 COMPLIANCE = "compliance"
-ALL_SCOPES = ("read", "write", "refunds", "payouts", "operator", "compliance", "detokenize")
+# Revealing a stored card or account number: never implied by `operator`.
+DETOKENIZE = "detokenize"
+ALL_SCOPES = ("read", "write", "refunds", "payouts", "operator", "compliance", DETOKENIZE)
 # Scopes only platform (operator-role) keys may hold: a merchant key never reaches them.
-PLATFORM_SCOPES = frozenset({OPERATOR, COMPLIANCE, "detokenize"})
+PLATFORM_SCOPES = frozenset({OPERATOR, COMPLIANCE, DETOKENIZE})
 OPERATOR_SCOPES = ["operator", "read", "write", "refunds"]
 
 

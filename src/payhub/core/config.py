@@ -106,6 +106,13 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535, description="Port `payhub serve` listens on.")
     log_level: str = Field(default="INFO", description="Python log level for the JSON logs.")
     demo_data: bool = Field(default=True, description="Seed demo data on the first start.")
+    webhook_secret_overlap_hours: int = Field(
+        default=24,
+        ge=0,
+        le=720,
+        description="After a webhook endpoint's secret is rolled, how long deliveries are "
+        "also signed with the old one, unless the roll says otherwise (0: not at all).",
+    )
     idempotency_ttl_hours: int = Field(default=24, ge=24, description="How long keys are kept.")
     max_body_bytes: int = Field(default=1_000_000, ge=1024, description="Largest request body.")
     job_interval_seconds: float = Field(

@@ -4,6 +4,7 @@ events and their deliveries, and replay an event."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -12,6 +13,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.clikit import console, in_transaction, refuse, when
+from payhub.core.config import get_settings
 from payhub.core.errors import PayHubError
 from payhub.core.ids import is_id
 from payhub.events import service
@@ -107,6 +109,38 @@ def webhooks_list(
             when(v.created_at),
         )
     console.print(table)
+
+
+@webhooks_app.command("roll-secret")
+def webhooks_roll_secret(
+    endpoint_id: str,
+    overlap: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=30 * 86_400,
+            help="Seconds deliveries are also signed with the old secret (0: it stops at "
+            "once); default: the deployment's (24 hours unless set).",
+        ),
+    ] = None,
+) -> None:
+    """Give an endpoint a new signing secret and print it once; the old one keeps signing
+    deliveries (as a second signature) for the overlap."""
+    _checked_id(endpoint_id, "we", "endpoint_id")
+    seconds = overlap if overlap is not None else get_settings().webhook_secret_overlap_hours * 3600
+    view = in_transaction(
+        lambda s: service.roll_secret(
+            s, endpoint_id, merchant_id=None, overlap=timedelta(seconds=seconds)
+        )
+    )
+    console.print(f"New signing secret of {view.id}: [bold yellow]{view.secret}[/] (shown once)")
+    if view.previous_secret_expires_at is not None:
+        console.print(
+            f"Deliveries are signed with the old secret too until "
+            f"{when(view.previous_secret_expires_at)}."
+        )
+    else:
+        console.print("The old secret no longer signs deliveries.")
 
 
 @webhooks_app.command("deliveries")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from payhub.core.ids import new_id
 from payhub.db.session import Database
 from payhub.events import signing
 from payhub.events.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from payhub.events.service import signing_secrets
 
 LEASE = timedelta(seconds=60)
 GIVE_UP_AFTER = timedelta(hours=24)
@@ -38,8 +39,9 @@ PARALLEL = 16
 class Outgoing:
     delivery_id: str
     url: str
-    secret: str
-    body: bytes
+    # The endpoint's valid signing secrets when leased (two during a roll's overlap).
+    secrets: tuple[str, ...] = field(repr=False)
+    body: bytes = field(repr=False)
 
 
 def payload(event: Event) -> bytes:
@@ -85,7 +87,14 @@ async def _lease(session: AsyncSession, limit: int) -> list[Outgoing]:
     out = []
     for delivery, endpoint, event in rows:
         delivery.leased_until = now + LEASE
-        out.append(Outgoing(delivery.id, endpoint.url, endpoint.secret, payload(event)))
+        out.append(
+            Outgoing(
+                delivery.id,
+                endpoint.url,
+                tuple(signing_secrets(endpoint, now)),
+                payload(event),
+            )
+        )
     await session.flush()
     return out
 
@@ -95,7 +104,7 @@ async def _send(client: httpx.AsyncClient, item: Outgoing) -> dict[str, Any]:
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "PayHub-Webhooks/1",
-        signing.HEADER: signing.sign(item.secret, timestamp, item.body),
+        signing.HEADER: signing.sign_all(item.secrets, timestamp, item.body),
     }
     started = time.perf_counter()
     try:

@@ -39,8 +39,12 @@ class WebhookEndpoint(Base):
     url: Mapped[str] = mapped_column(String(2000))
     # Event types, or ["*"] for all.
     events: Mapped[list[str]]
-    # Signs every delivery (HMAC-SHA256); shown once, when the endpoint is made.
+    # Signs every delivery (HMAC-SHA256); shown once, when the endpoint is made or rolled.
     secret: Mapped[str] = mapped_column(String(100))
+    # The secret a roll replaced: deliveries carry its signature too until the overlap
+    # ends, so a receiver can switch to the new secret without refusing any delivery.
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_expires_at: Mapped[datetime | None]
     enabled: Mapped[bool] = mapped_column(default=True)
     description: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime]

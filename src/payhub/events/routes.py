@@ -3,6 +3,8 @@ sees all (and its endpoints receive every event)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel
@@ -19,6 +21,7 @@ from payhub.events.schemas import (
     EndpointOut,
     EndpointUpdateIn,
     EventOut,
+    RollSecretIn,
 )
 from payhub.merchants.service import read_scope
 
@@ -132,6 +135,28 @@ async def update_endpoint(endpoint_id: str, body: EndpointUpdateIn, uow: WriteWo
         return EndpointOut.of(view), 200
 
     return await uow.write(work)
+
+
+@router.post("/webhook_endpoints/{endpoint_id}/roll_secret", response_model=EndpointOut)
+async def roll_endpoint_secret(
+    endpoint_id: str, uow: WriteWork, body: RollSecretIn | None = None
+) -> Response:
+    """A new signing secret (shown once); deliveries carry a signature with the old one as
+    well until the overlap ends."""
+    _id(endpoint_id, "we", "endpoint_id")
+    seconds = body.overlap_seconds if body is not None else None
+    if seconds is None:
+        seconds = uow.settings.webhook_secret_overlap_hours * 3600
+    overlap = timedelta(seconds=seconds)
+
+    async def work(session: AsyncSession) -> tuple[BaseModel, int]:
+        view = await service.roll_secret(
+            session, endpoint_id, merchant_id=read_scope(uow.principal), overlap=overlap
+        )
+        return EndpointOut.of(view), 200
+
+    # Shown once: a replay says the roll happened, not the secret.
+    return await uow.write(work, redact=lambda m: m.model_copy(update={"secret": None}))
 
 
 @router.get("/webhook_endpoints/{endpoint_id}/deliveries", response_model=ListResponse[DeliveryOut])

@@ -52,8 +52,13 @@ class EndpointOut(BaseModel):
     enabled: bool
     description: str | None
     created_at: Timestamp
+    previous_secret_expires_at: Timestamp | None = Field(
+        default=None,
+        description="After a roll: until then deliveries are signed with the old secret too.",
+    )
     secret: str | None = Field(
-        default=None, description="Signing secret: only in the answer that made the endpoint."
+        default=None,
+        description="Signing secret: only in the answer that made the endpoint or rolled it.",
     )
 
     @classmethod
@@ -66,8 +71,19 @@ class EndpointOut(BaseModel):
             enabled=view.enabled,
             description=view.description,
             created_at=view.created_at,
+            previous_secret_expires_at=view.previous_secret_expires_at,
             secret=view.secret,
         )
+
+
+class RollSecretIn(StrictModel):
+    overlap_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=30 * 86_400,
+        description="How long deliveries are also signed with the old secret (0: the old one "
+        "stops at once; at most 30 days); default: the deployment's, 24 hours unless set.",
+    )
 
 
 class DeliveryOut(BaseModel):

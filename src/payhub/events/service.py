@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from payhub.audit import service as audit
 from payhub.core import clock
 from payhub.core.errors import PayHubError
 from payhub.core.ids import new_id
@@ -44,7 +45,9 @@ class EndpointView:
     enabled: bool
     description: str | None
     created_at: datetime
-    secret: str | None = None  # only when just made
+    # Until then deliveries are signed with the secret a roll replaced as well.
+    previous_secret_expires_at: datetime | None = None
+    secret: str | None = field(default=None, repr=False)  # only when just made or rolled
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,7 @@ def _event_view(row: Event) -> EventView:
 
 
 def _endpoint_view(row: WebhookEndpoint, *, with_secret: bool = False) -> EndpointView:
+    overlap_ends = row.previous_secret_expires_at
     return EndpointView(
         id=row.id,
         merchant_id=row.merchant_id,
@@ -74,8 +78,25 @@ def _endpoint_view(row: WebhookEndpoint, *, with_secret: bool = False) -> Endpoi
         enabled=row.enabled,
         description=row.description,
         created_at=row.created_at,
+        previous_secret_expires_at=(
+            overlap_ends if overlap_ends is not None and overlap_ends > clock.now() else None
+        ),
         secret=row.secret if with_secret else None,
     )
+
+
+def signing_secrets(row: WebhookEndpoint, now: datetime) -> list[str]:
+    """The secrets a delivery sent at `now` is signed with: the current one first, then the
+    one it replaced while the overlap lasts."""
+    out = [row.secret]
+    ends = row.previous_secret_expires_at
+    if row.previous_secret is not None and ends is not None and now < ends:
+        out.append(row.previous_secret)
+    return out
+
+
+def _new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
 
 
 def delivery_view(row: WebhookDelivery) -> DeliveryView:
@@ -169,20 +190,30 @@ async def create_endpoint(
         merchant_id=merchant_id,
         url=url,
         events=sorted(set(events)),
-        secret="whsec_" + secrets.token_urlsafe(32),
+        secret=_new_secret(),
+        previous_secret=None,
+        previous_secret_expires_at=None,
         enabled=True,
         description=description,
         created_at=clock.now(),
     )
     session.add(row)
     await session.flush()
+    # A signing secret was issued: a key change, recorded (never the secret itself).
+    await audit.record(
+        session,
+        "webhook_endpoint.created",
+        target_type="webhook_endpoint",
+        target_id=row.id,
+        details={"merchant": merchant_id, "events": row.events},
+    )
     return _endpoint_view(row, with_secret=True)
 
 
 async def _endpoint_row(
-    session: AsyncSession, endpoint_id: str, merchant_id: str | None
+    session: AsyncSession, endpoint_id: str, merchant_id: str | None, *, lock: bool = False
 ) -> WebhookEndpoint:
-    row = await session.get(WebhookEndpoint, endpoint_id)
+    row = await session.get(WebhookEndpoint, endpoint_id, with_for_update=True if lock else None)
     if row is None or (merchant_id is not None and row.merchant_id != merchant_id):
         raise PayHubError("webhook_endpoint_not_found", endpoint=endpoint_id)
     return row
@@ -213,6 +244,53 @@ async def update_endpoint(
         row.enabled = enabled
     await session.flush()
     return _endpoint_view(row)
+
+
+DEFAULT_SECRET_OVERLAP = timedelta(hours=24)
+MAX_SECRET_OVERLAP = timedelta(days=30)
+
+
+async def roll_secret(
+    session: AsyncSession,
+    endpoint_id: str,
+    *,
+    merchant_id: str | None,
+    overlap: timedelta = DEFAULT_SECRET_OVERLAP,
+) -> EndpointView:
+    """Give the endpoint a new signing secret (in the returned view, once). Deliveries are
+    signed with both until `overlap` ends, then with the new one only; `overlap` zero drops
+    the old secret at once (it leaked). Rolling again during an overlap drops the secret
+    before the previous one at once: at most two are ever valid."""
+    if not timedelta(0) <= overlap <= MAX_SECRET_OVERLAP:
+        raise PayHubError("validation_error", param="overlap_seconds", detail="0 to 30 days")
+    # Locked: two concurrent rolls must not both keep the same old secret as "previous".
+    row = await _endpoint_row(session, endpoint_id, merchant_id, lock=True)
+    now = clock.now()
+    dropped = bool(signing_secrets(row, now)[1:])
+    if overlap > timedelta(0):
+        row.previous_secret, row.previous_secret_expires_at = row.secret, now + overlap
+    else:
+        row.previous_secret, row.previous_secret_expires_at = None, None
+    row.secret = _new_secret()
+    await session.flush()
+    await audit.record(
+        session,
+        "webhook_endpoint.secret_rolled",
+        target_type="webhook_endpoint",
+        target_id=row.id,
+        details={
+            "merchant": row.merchant_id,
+            "overlap_seconds": int(overlap.total_seconds()),
+            "previous_secret_expires_at": (
+                clock.to_rfc3339(row.previous_secret_expires_at)
+                if row.previous_secret_expires_at is not None
+                else None
+            ),
+            # An older secret still in its overlap stopped signing at once.
+            "earlier_secret_dropped": dropped,
+        },
+    )
+    return _endpoint_view(row, with_secret=True)
 
 
 async def list_endpoints(session: AsyncSession, *, merchant_id: str | None) -> list[EndpointView]:

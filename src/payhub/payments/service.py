@@ -27,6 +27,7 @@ from typing import Any, Literal, cast
 from sqlalchemy import Select, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from payhub.audit import service as audit
 from payhub.channels.base import CardData, CardType, ChannelResult, ChannelStatus
 from payhub.core import clock
 from payhub.core.errors import PayHubError
@@ -507,14 +508,40 @@ async def start_confirm(
     _touch(row)
     await _emit(sql, "payment.processing", row)
     if not decision.order:
+        await _record_card_use(sql, row, None)
         await _fail(sql, row, "card_not_permitted", "no channel takes this card")
         await _save(sql, row)
         return Step(row)
     # Automatic capture asks for the money in the authorisation's own message.
     kind: CallKind = "sale" if row.capture_method == "automatic" else "authorize"
     call = await _open_attempt(sql, row, kind, decision.order[0], row.amount)
+    await _record_card_use(sql, row, call)
     await _save(sql, row)
     return Step(row, call, card=card)
+
+
+async def _record_card_use(sql: Sql, row: PaymentRow, call: ChannelCall | None) -> None:
+    """The card number was decrypted for a channel adapter (`call`: the attempt that sends
+    it; None: no channel took the card): written to the audit log with the payment's own
+    change, in its transaction — by whom (the channel), which token, which payment, never
+    the number."""
+    actor = audit.Actor(f"channel:{call.channel_id}", "channel") if call else audit.SYSTEM
+    await audit.record(
+        sql,
+        vault.DETOKENIZED,
+        target_type="payment_method",
+        target_id=row.payment_method,
+        details={
+            "purpose": call.kind if call else "routing",
+            "payment": row.id,
+            "merchant": row.merchant_id,
+            "channel": call.channel_id if call else None,
+            "attempt": call.attempt_id if call else None,
+            "requested_by": audit.current_actor().name,
+        },
+        actor=actor,
+        incidental=True,
+    )
 
 
 async def _fail(sql: Sql, row: PaymentRow, code: str, message: str | None) -> None:
@@ -592,7 +619,10 @@ async def _on_authorization(
     if cascade:
         following = await _next_channel(sql, row, result)
         if following is not None:
-            return await _open_attempt(sql, row, call.kind, following, row.amount)
+            # The card held in memory goes to another adapter: recorded like the first.
+            retry = await _open_attempt(sql, row, call.kind, following, row.amount)
+            await _record_card_use(sql, row, retry)
+            return retry
     if result.status is ChannelStatus.NOT_FOUND:
         await _fail(sql, row, "channel_timeout", "the channel never received the request")
     else:

@@ -3,9 +3,9 @@ of each channel). Operator only."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -109,7 +109,11 @@ async def publish_rules(body: RulesIn, uow: OperatorWork) -> Response:
 
 
 @router.post("/routing/rules/{version}/activate", response_model=RuleSetOut)
-async def activate_rules(version: int, uow: OperatorWork) -> Response:
+async def activate_rules(
+    # Bounded: a number past 64 bits reached the database and failed there (500).
+    version: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    uow: OperatorWork,
+) -> Response:
     """Make an earlier (or staged) version the active one."""
 
     async def work(session: AsyncSession) -> tuple[BaseModel, int]:

@@ -1,18 +1,32 @@
-"""`/v1/payment_methods`: tokenise a card or a bank account, read it back masked."""
+"""`/v1/payment_methods`: tokenise a card or a bank account, read it back masked; and,
+for a platform key holding the `detokenize` scope only, reveal it, audited."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from payhub.api.deps import ReadWork, WriteWork
+from payhub.api.deps import (
+    ReadWork,
+    UnitOfWork,
+    WriteWork,
+    get_db,
+    get_principal,
+    get_settings_dep,
+)
+from payhub.audit import service as audit
+from payhub.auth.service import DETOKENIZE, OPERATOR, Principal
+from payhub.core.config import Settings
 from payhub.core.errors import PayHubError
 from payhub.core.ids import is_id
+from payhub.db.session import Database
 from payhub.merchants import service as merchants
 from payhub.vault import service
-from payhub.vault.schemas import PaymentMethodIn, PaymentMethodOut
+from payhub.vault.schemas import DetokenizedOut, DetokenizeIn, PaymentMethodIn, PaymentMethodOut
 
 router = APIRouter(prefix="/v1", tags=["payment methods"])
 
@@ -74,3 +88,59 @@ async def get_payment_method(token: str, uow: ReadWork) -> Response:
         raise PayHubError("invalid_id", param="token")
 
     return await uow.read(work)
+
+
+def _is_token(value: str) -> bool:
+    return is_id(value, service.CARD_PREFIX) or is_id(value, service.BANK_ACCOUNT_PREFIX)
+
+
+async def _detokenizer(
+    request: Request,
+    db: Database = Depends(get_db),
+    principal: Principal = Depends(get_principal),
+    settings: Settings = Depends(get_settings_dep),
+) -> UnitOfWork:
+    """Platform keys holding `detokenize` (the `operator` scope alone is not enough; a
+    merchant key never is). A platform key without it is refused, and the attempt recorded
+    in the audit log."""
+    if principal.role == OPERATOR and principal.has(DETOKENIZE):
+        return UnitOfWork(request, db, principal, settings)
+    if principal.role == OPERATOR:
+        token = str(request.path_params.get("token", ""))
+        # Only a well-formed token is recorded: a caller may have put a card number there.
+        target = token if _is_token(token) else None
+        await db.transact(
+            lambda sql: audit.record(
+                sql,
+                f"{service.DETOKENIZED} refused",
+                target_type="payment_method",
+                target_id=target,
+                details={"code": "permission_denied"},
+            )
+        )
+    raise PayHubError("permission_denied", scope=DETOKENIZE)
+
+
+DetokenizeWork = Annotated[UnitOfWork, Depends(_detokenizer)]
+
+
+@router.post("/payment_methods/{token}/detokenize", response_model=DetokenizedOut)
+async def detokenize_payment_method(
+    token: str, body: DetokenizeIn, uow: DetokenizeWork
+) -> Response:
+    """The card or account number in clear, for a platform key with the `detokenize` scope;
+    each use (who, which token, the `reason`) is written to the audit log in the same
+    transaction. A replay of the request answers without the number."""
+    if not _is_token(token):
+        raise PayHubError("invalid_id", param="token")
+
+    async def work(session: AsyncSession) -> tuple[BaseModel, int]:
+        made = await service.detokenize(session, token, reason=body.reason)
+        return DetokenizedOut.of(made), 200
+
+    response = await uow.write(
+        work, redact=lambda m: m.model_copy(update={"card": None, "bank_account": None})
+    )
+    # No cache on the way may keep a card number.
+    response.headers["Cache-Control"] = "no-store"
+    return response

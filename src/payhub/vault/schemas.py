@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, StrictInt
 
 from payhub.api.schemas import StrictModel, Timestamp
-from payhub.vault.service import BankAccountView, CardView
+from payhub.vault.service import BankAccountView, CardView, Detokenized
 
 
 class CardIn(StrictModel):
@@ -116,4 +116,68 @@ class PaymentMethodOut(BaseModel):
                 fingerprint=view.fingerprint,
             ),
             created_at=view.created_at,
+        )
+
+
+class DetokenizeIn(StrictModel):
+    reason: str = Field(
+        min_length=1,
+        max_length=500,
+        description="Why the number is needed (a ticket, a dispute…): kept in the audit log.",
+    )
+
+
+class RevealedCardOut(BaseModel):
+    number: str = Field(description="The card number in clear.")
+    exp_month: int
+    exp_year: int
+    brand: str
+    card_type: str
+    issuer: str
+
+
+class RevealedBankAccountOut(BaseModel):
+    account_number: str = Field(description="The account number in clear.")
+    bank_code: str
+    holder_name: str
+
+
+class DetokenizedOut(BaseModel):
+    object: Literal["detokenized_payment_method"] = "detokenized_payment_method"
+    id: str
+    type: Literal["card", "bank_account"]
+    merchant: str
+    card: RevealedCardOut | None = Field(
+        default=None, description="Only in the answer to the request that revealed it."
+    )
+    bank_account: RevealedBankAccountOut | None = Field(
+        default=None, description="Only in the answer to the request that revealed it."
+    )
+    audit_event: str = Field(description="The audit log's record of this detokenisation.")
+
+    @classmethod
+    def of(cls, made: Detokenized) -> DetokenizedOut:
+        card = account = None
+        if made.card is not None:
+            c = made.card
+            card = RevealedCardOut(
+                number=c.pan,
+                exp_month=c.exp_month,
+                exp_year=c.exp_year,
+                brand=c.brand,
+                card_type=c.card_type,
+                issuer=c.issuer_code,
+            )
+        if made.bank_account is not None:
+            a = made.bank_account
+            account = RevealedBankAccountOut(
+                account_number=a.account_number, bank_code=a.bank_code, holder_name=a.holder_name
+            )
+        return cls(
+            id=made.token,
+            type="card" if card is not None else "bank_account",
+            merchant=made.merchant_id,
+            card=card,
+            bank_account=account,
+            audit_event=made.audit_event_id,
         )

@@ -4,7 +4,9 @@ A merchant binds a card (`bind_card`) and gets a token (`card_…`); from then o
 rest of PayHub speak only of the token. The card number is stored encrypted (see
 `payhub.vault.crypto`), next to the parts that may be shown — first six and last four
 digits, brand, card type, issuer, expiry. Only a channel adapter, about to send the card to
-the bank network, calls `reveal_card`. The security code (CVV) is never an argument here:
+the bank network, calls `reveal_card` (the payment steps record each such use in the audit
+log); an operator holding the `detokenize` scope goes through `detokenize`, which records
+its own. The security code (CVV) is never an argument here:
 it goes from the payer to the channel within one authorisation and is never stored.
 
 Like every service, these functions flush but never commit.
@@ -23,11 +25,13 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from payhub.audit import service as audit
 from payhub.core import clock
 from payhub.core.config import get_settings
 from payhub.core.cryptosuite import MAC_OF, Mac
 from payhub.core.errors import PayHubError
 from payhub.core.ids import new_id
+from payhub.core.logging import scrub
 from payhub.db.sql import Row, Sql, as_sql, columns_of, table_of
 from payhub.vault import bins, crypto, keys, validation
 from payhub.vault.crypto import VaultIntegrityError
@@ -459,3 +463,52 @@ async def reveal_bank_account(session: AsyncSession, token: str) -> RevealedBank
     return RevealedBankAccount(
         account_number=number, bank_code=row.bank_code, holder_name=row.holder_name
     )
+
+
+# --------------------------------------------------------------------- operator detokenisation
+
+DETOKENIZED = "payment_method.detokenized"
+MAX_REASON = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Detokenized:
+    """What an operator with the `detokenize` scope asked to see, and the audit event that
+    records it. `repr` leaves the numbers out (the revealed objects hide them)."""
+
+    token: str
+    merchant_id: str
+    card: RevealedCard | None
+    bank_account: RevealedBankAccount | None
+    audit_event_id: str
+
+
+async def detokenize(session: AsyncSession, token: str, *, reason: str) -> Detokenized:
+    """A card or bank account in clear, for an operator holding the `detokenize` scope (the
+    caller checks the scope). Every use is written to the audit log in this transaction —
+    who (the acting key), which token, whose, why — so the number is never shown without
+    its record committing too. Never the number itself in the record."""
+    why = scrub(reason.strip())[:MAX_REASON]
+    if not why:
+        raise PayHubError("validation_error", param="reason", detail="why the number is needed")
+    card: RevealedCard | None = None
+    account: RevealedBankAccount | None = None
+    if _is_card_token(token):
+        merchant_id = (await get_card(session, token, merchant_id=None)).merchant_id
+        card = await reveal_card(session, token)
+        kind = "card"
+    else:
+        row = await _bank_account_row(session, token)
+        if row is None:
+            raise PayHubError("payment_method_not_found")
+        merchant_id = row.merchant_id
+        account = await reveal_bank_account(session, token)
+        kind = "bank_account"
+    event_id = await audit.record(
+        session,
+        DETOKENIZED,
+        target_type="payment_method",
+        target_id=token,
+        details={"purpose": "operator", "type": kind, "merchant": merchant_id, "reason": why},
+    )
+    return Detokenized(token, merchant_id, card, account, event_id)

@@ -1,7 +1,7 @@
 """sanctions: watch lists and their versions, screenings, hits for compliance
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-07
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"  # TODO-merge: 0013
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
