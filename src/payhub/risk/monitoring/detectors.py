@@ -386,9 +386,11 @@ class GatherScatter:
 @dataclass(frozen=True, slots=True)
 class RapidRule:
     """Within `window`, a node that received at least `min_amount` in at most `max_inflows`
-    payments sends on between `min_share` and `max_share` of it."""
+    payments sends on between `min_share` and `max_share` of it to payees it had not paid
+    before the window (an owner sweeping takings to the same savings account every day is
+    not passing funds through)."""
 
-    window: timedelta = timedelta(hours=6)
+    window: timedelta = timedelta(hours=12)
     min_amount: int = 1_000_000
     max_inflows: int = 5
     min_share: float = 0.8
@@ -415,7 +417,13 @@ class RapidInOut:
         if came.count == 0 or came.count > rule.max_inflows or came.amount < rule.min_amount:
             return []
         first_in = came.edges[0].at
-        went = [e for e in node.window(Direction.OUT, rule.window).edges if e.at >= first_in]
+        sent = node.window(Direction.OUT, rule.window)
+        known = node.window(Direction.OUT, graph.retention).parties
+        went = [
+            e
+            for e in sent.edges
+            if e.at >= first_in and known[e.target] == sent.parties[e.target]
+        ]
         gone = sum(e.amount for e in went if e.currency == tx.currency)
         got = sum(e.amount for e in came.edges if e.currency == tx.currency)
         if not got or not (rule.min_share * got <= gone <= rule.max_share * got):
@@ -516,7 +524,8 @@ class CollectionRule:
     window: timedelta = timedelta(days=14)
     min_payers: int = 8
     tolerance: float = 0.05
-    min_amount: int = 100_000
+    # Friends sharing a bill or a trip deposit pay one organiser the same small share.
+    min_amount: int = 300_000
     # the window holds at least this share of the payee's retained in-edges (a collector
     # is new; a subscription merchant has a steady history)
     min_recent_share: float = 0.8
@@ -580,6 +589,10 @@ class SmallRule:
 
     window: timedelta = timedelta(hours=1)
     min_count: int = 10
+    # A payer with this many earlier bursts (a day or more apart) within `habit_within` is
+    # a habit, say a reseller buying top-ups every week: its bursts are no longer alerted.
+    habit_after: int = 1
+    habit_within: timedelta = timedelta(days=35)
     small: tuple[tuple[str, int], ...] = (("CNY", 20_000), ("USD", 3_000), ("EUR", 3_000))
     default_small: int = 20_000
 
@@ -597,6 +610,7 @@ class HighFrequencySmall:
 
     def __init__(self, rule: SmallRule) -> None:
         self.rule = rule
+        self._bursts: dict[str, list[datetime]] = {}  # payer → when each burst started
 
     def spans(self) -> Iterable[timedelta]:
         return (self.rule.window,)
@@ -612,6 +626,12 @@ class HighFrequencySmall:
         small = [e for e in window.edges if e.amount <= rule.line(e.currency)]
         if len(small) < rule.min_count:
             return []
+        bursts = self._bursts.setdefault(node.id, [])
+        if not bursts or tx.at - bursts[-1] >= timedelta(days=1):
+            bursts.append(tx.at)
+        earlier = [t for t in bursts[:-1] if t > tx.at - rule.habit_within]
+        if len(earlier) >= rule.habit_after:
+            return []
         minutes = rule.window.total_seconds() / 60
         return [
             Hit(
@@ -625,7 +645,13 @@ class HighFrequencySmall:
         ]
 
     def sweep(self, now: datetime) -> None:
-        return None
+        horizon = now - self.rule.habit_within
+        for payer in list(self._bursts):
+            kept = [t for t in self._bursts[payer] if t > horizon]
+            if kept:
+                self._bursts[payer] = kept
+            else:
+                del self._bursts[payer]
 
 
 # --- location anomaly -----------------------------------------------------------------
