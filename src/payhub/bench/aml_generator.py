@@ -264,9 +264,7 @@ def _payments(world: _World) -> None:
     takings: dict[tuple[int, datetime], int] = {}
     weights = [c.activity for c in world.customers]
     for day in _days(world):
-        count = round(
-            sum(weights) * WEEKDAY_FACTOR[day.weekday()] * rng.uniform(0.9, 1.1)
-        )
+        count = round(sum(weights) * WEEKDAY_FACTOR[day.weekday()] * rng.uniform(0.9, 1.1))
         for c_index in rng.choices(range(len(world.customers)), weights, k=count):
             customer = world.customers[c_index]
             at = world.moment(day)
@@ -281,8 +279,10 @@ def _payments(world: _World) -> None:
                 continue
             at, place = world.where(customer, at)
             _, median, sigma = MERCHANT_KINDS[merchant.kind]
-            amount = merchant.price if merchant.kind == "subscription" else world.lognormal(
-                median, sigma
+            amount = (
+                merchant.price
+                if merchant.kind == "subscription"
+                else world.lognormal(median, sigma)
             )
             where = place if customer.located else None
             world.emit(at, customer.id, merchant.id, amount, "payment", where=where)
@@ -299,21 +299,25 @@ def _payments(world: _World) -> None:
                 merchant = world.merchants[rng.choice(customer.favourites)]
                 at_n, place = world.where(customer, at + timedelta(minutes=rng.uniform(0, 55)))
                 where = place if customer.located else None
-                world.emit(at_n, customer.id, merchant.id, world.lognormal(30, 0.5), "payment",
-                           where=where)  # fmt: skip
+                world.emit(
+                    at_n, customer.id, merchant.id, world.lognormal(30, 0.5), "payment", where=where
+                )
     # A fifth of the merchants' owners sweep each payout to their savings within hours
     # (a rapid in-and-out to a payee they always pay).
-    savings = {
-        m: world.account() for m in range(len(world.merchants)) if rng.random() < 0.2
-    }
+    savings = {m: world.account() for m in range(len(world.merchants)) if rng.random() < 0.2}
     for (m_index, day), amount in takings.items():
         merchant = world.merchants[m_index]
         at = day + timedelta(days=1, hours=rng.uniform(1, 3))  # the next morning, UTC
         paid = amount * 994 // 1000
         world.emit(at, merchant.id, merchant.account, paid, "payout")
         if m_index in savings:
-            world.emit(at + timedelta(hours=rng.uniform(0.5, 4)), merchant.account,
-                       savings[m_index], paid * rng.randint(90, 100) // 100, "transfer")  # fmt: skip
+            world.emit(
+                at + timedelta(hours=rng.uniform(0.5, 4)),
+                merchant.account,
+                savings[m_index],
+                paid * rng.randint(90, 100) // 100,
+                "transfer",
+            )
 
 
 def _resellers(world: _World) -> None:
@@ -328,8 +332,13 @@ def _resellers(world: _World) -> None:
             at = _when(world, 21)
         while at < world.end:
             for _ in range(rng.randint(10, 16)):
-                world.emit(at + timedelta(minutes=rng.uniform(0, 50)), buyer.id, shop.id,
-                           rng.randint(20, 150) * YUAN, "payment")  # fmt: skip
+                world.emit(
+                    at + timedelta(minutes=rng.uniform(0, 50)),
+                    buyer.id,
+                    shop.id,
+                    rng.randint(20, 150) * YUAN,
+                    "payment",
+                )
             at += timedelta(days=rng.uniform(5, 9))
 
 
@@ -376,11 +385,17 @@ def _payroll_and_rent(world: _World) -> None:
             for c in staff:
                 if c.active_until is not None and run > c.active_until:
                     continue
-                world.emit(run + timedelta(seconds=rng.randrange(600)), employer, c.id,
-                           salaries[c.id], "transfer")  # fmt: skip
+                world.emit(
+                    run + timedelta(seconds=rng.randrange(600)),
+                    employer,
+                    c.id,
+                    salaries[c.id],
+                    "transfer",
+                )
                 landlord, amount = rent[c.id]
-                delay = timedelta(hours=rng.uniform(1, 8) if rng.random() < 0.3 else
-                                  rng.uniform(12, 96))  # fmt: skip
+                delay = timedelta(
+                    hours=rng.uniform(1, 8) if rng.random() < 0.3 else rng.uniform(12, 96)
+                )
                 world.emit(run + delay, c.id, landlord, amount, "transfer")
             # New hires now and then: a few receivers the employer never paid before.
             if rng.random() < 0.3:
@@ -408,8 +423,9 @@ def _transfers(world: _World) -> None:
             amount = world.lognormal(15_000, 0.5)
             world.emit(at, a.id, b.id, amount, "transfer")
             passed = amount * rng.uniform(0.5, 1.0)
-            world.emit(at + timedelta(hours=rng.uniform(0.5, 8)), b.id, c.id, round(passed),
-                       "transfer")  # fmt: skip
+            world.emit(
+                at + timedelta(hours=rng.uniform(0.5, 8)), b.id, c.id, round(passed), "transfer"
+            )
         # A group collecting the same share from friends (a trip deposit, a gift): many
         # payers, one amount, a new payee.
         if rng.random() < 1 / 7:
@@ -417,14 +433,18 @@ def _transfers(world: _World) -> None:
             share = world.lognormal(900, 0.6)
             start = world.moment(day)
             for friend in rng.sample(customers, rng.randint(6, 25)):
-                world.emit(start + timedelta(hours=rng.uniform(0, 72)), friend.id, organiser,
-                           share, "transfer")  # fmt: skip
+                world.emit(
+                    start + timedelta(hours=rng.uniform(0, 72)),
+                    friend.id,
+                    organiser,
+                    share,
+                    "transfer",
+                )
         # An occasional customer back after a long pause, with an ordinary payment.
         if rng.random() < 0.3 and world.returning and day >= world.scored_from:
             c = world.returning.pop()
             merchant = world.merchants[rng.choice(c.favourites)]
-            world.emit(world.moment(day), c.id, merchant.id, world.lognormal(80, 0.8),
-                       "payment")  # fmt: skip
+            world.emit(world.moment(day), c.id, merchant.id, world.lognormal(80, 0.8), "payment")
 
 
 # --- typologies ---------------------------------------------------------------------------
@@ -454,8 +474,7 @@ def _fan_out(world: _World) -> int:
     receivers = rng.randint(6, 20)
     spread = timedelta(hours=rng.uniform(2, 72))
     for amount in _split(world, world.lognormal(150_000, 0.6), receivers):
-        world.emit(at + spread * rng.random(), source, _party(world), amount, "transfer",
-                   "fan_out")  # fmt: skip
+        world.emit(at + spread * rng.random(), source, _party(world), amount, "transfer", "fan_out")
     return receivers
 
 
@@ -465,8 +484,14 @@ def _fan_in(world: _World) -> int:
     senders = rng.randint(6, 20)
     spread = timedelta(hours=rng.uniform(2, 72))
     for _ in range(senders):
-        world.emit(at + spread * rng.random(), _party(world), target,
-                   world.lognormal(9_000, 0.4), "transfer", "fan_in")  # fmt: skip
+        world.emit(
+            at + spread * rng.random(),
+            _party(world),
+            target,
+            world.lognormal(9_000, 0.4),
+            "transfer",
+            "fan_in",
+        )
     return senders
 
 
@@ -490,8 +515,14 @@ def _scatter_gather(world: _World) -> int:
         first = at + timedelta(hours=rng.uniform(0, 12))
         world.emit(first, source, middle, amount, "transfer", "scatter_gather")
         later = first + timedelta(hours=rng.uniform(1, 24))
-        world.emit(later, middle, sink, round(amount * rng.uniform(0.9, 0.99)), "transfer",
-                   "scatter_gather")  # fmt: skip
+        world.emit(
+            later,
+            middle,
+            sink,
+            round(amount * rng.uniform(0.9, 0.99)),
+            "transfer",
+            "scatter_gather",
+        )
     return 2 * middles
 
 
@@ -501,12 +532,24 @@ def _gather_scatter(world: _World) -> int:
     n_in, n_out = rng.randint(3, 10), rng.randint(3, 10)
     amounts = [world.lognormal(15_000, 0.4) for _ in range(n_in)]
     for amount in amounts:
-        world.emit(at + timedelta(hours=rng.uniform(0, 20)), _party(world), hub, amount,
-                   "transfer", "gather_scatter")  # fmt: skip
+        world.emit(
+            at + timedelta(hours=rng.uniform(0, 20)),
+            _party(world),
+            hub,
+            amount,
+            "transfer",
+            "gather_scatter",
+        )
     passed = round(sum(amounts) * rng.uniform(0.85, 0.98))
     for amount in _split(world, passed, n_out):
-        world.emit(at + timedelta(hours=rng.uniform(21, 44)), hub, _party(world), amount,
-                   "transfer", "gather_scatter")  # fmt: skip
+        world.emit(
+            at + timedelta(hours=rng.uniform(21, 44)),
+            hub,
+            _party(world),
+            amount,
+            "transfer",
+            "gather_scatter",
+        )
     return n_in + n_out
 
 
@@ -552,8 +595,14 @@ def _many_to_one(world: _World) -> int:
     days = rng.uniform(3, 20)
     for _ in range(payers):
         amount = round(each * rng.uniform(0.97, 1.03))
-        world.emit(at + timedelta(days=days * rng.random()), _party(world), collector, amount,
-                   "transfer", "many_to_one")  # fmt: skip
+        world.emit(
+            at + timedelta(days=days * rng.random()),
+            _party(world),
+            collector,
+            amount,
+            "transfer",
+            "many_to_one",
+        )
     return payers
 
 
@@ -565,8 +614,14 @@ def _high_frequency_small(world: _World) -> int:
     shops = rng.sample(world.merchants, rng.randint(1, 3))
     for _ in range(count):
         amount = rng.randint(10, 199) * YUAN + rng.randrange(YUAN)
-        world.emit(at + timedelta(minutes=minutes * rng.random()), payer,
-                   rng.choice(shops).id, amount, "payment", "high_frequency_small")  # fmt: skip
+        world.emit(
+            at + timedelta(minutes=minutes * rng.random()),
+            payer,
+            rng.choice(shops).id,
+            amount,
+            "payment",
+            "high_frequency_small",
+        )
     return count
 
 
@@ -575,8 +630,14 @@ def _location(world: _World) -> int:
     located = [c for c in world.customers if c.located and c.trip is None]
     customer, at = rng.choice(located), _when(world)
     merchant = world.merchants[rng.choice(customer.favourites)]
-    world.emit(at, customer.id, merchant.id, world.lognormal(60, 0.6), "payment",
-               where=world.near(customer.city))  # fmt: skip
+    world.emit(
+        at,
+        customer.id,
+        merchant.id,
+        world.lognormal(60, 0.6),
+        "payment",
+        where=world.near(customer.city),
+    )
     _, a, b = CITIES[customer.city]
     far = [i for i, (_, c, d) in enumerate(CITIES) if _km(a, b, c, d) > 1_000]
     city = rng.choice(far)
@@ -585,8 +646,15 @@ def _location(world: _World) -> int:
     for _ in range(count):
         later += timedelta(minutes=rng.uniform(3, 25))
         shop = rng.choice(world.merchants)
-        world.emit(later, customer.id, shop.id, world.lognormal(900, 0.8), "payment",
-                   "location_anomaly", world.near(city))  # fmt: skip
+        world.emit(
+            later,
+            customer.id,
+            shop.id,
+            world.lognormal(900, 0.8),
+            "payment",
+            "location_anomaly",
+            world.near(city),
+        )
     return count
 
 

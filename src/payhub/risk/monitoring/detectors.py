@@ -420,9 +420,7 @@ class RapidInOut:
         sent = node.window(Direction.OUT, rule.window)
         known = node.window(Direction.OUT, graph.retention).parties
         went = [
-            e
-            for e in sent.edges
-            if e.at >= first_in and known[e.target] == sent.parties[e.target]
+            e for e in sent.edges if e.at >= first_in and known[e.target] == sent.parties[e.target]
         ]
         gone = sum(e.amount for e in went if e.currency == tx.currency)
         got = sum(e.amount for e in came.edges if e.currency == tx.currency)
