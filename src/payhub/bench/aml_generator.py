@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from payhub.risk.monitoring import TYPOLOGIES, Transaction
+
+_T = TypeVar("_T")
 
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 CURRENCY = "CNY"
@@ -243,6 +246,11 @@ class _World:
         return at, self.near(city)
 
 
+def _some(rng: random.Random, population: Sequence[_T], k: int) -> list[_T]:
+    """`k` distinct members, or all of them in a small world."""
+    return rng.sample(population, min(k, len(population)))
+
+
 def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
@@ -362,7 +370,7 @@ def _payroll_and_rent(world: _World) -> None:
     employers = max(3, len(customers) // 300)
     for n in range(employers):
         employer = world.account()
-        staff = rng.sample(customers, rng.randint(20, 160))
+        staff = _some(rng, customers, rng.randint(20, 160))
         payday = rng.randint(1, 28)
         # A tenth of the employers are new in the scored period: their first payroll is a
         # fan-out to people they never paid (a hard negative the monitor will flag).
@@ -399,7 +407,7 @@ def _payroll_and_rent(world: _World) -> None:
                 world.emit(run + delay, c.id, landlord, amount, "transfer")
             # New hires now and then: a few receivers the employer never paid before.
             if rng.random() < 0.3:
-                for c in rng.sample(customers, rng.randint(1, 4)):
+                for c in _some(rng, customers, rng.randint(1, 4)):
                     staff.append(c)
                     salaries[c.id] = world.lognormal(8_000, 0.4)
                     rent[c.id] = (rng.choice(landlords), world.lognormal(3_000, 0.4))
@@ -432,7 +440,7 @@ def _transfers(world: _World) -> None:
             organiser = world.account()
             share = world.lognormal(900, 0.6)
             start = world.moment(day)
-            for friend in rng.sample(customers, rng.randint(6, 25)):
+            for friend in _some(rng, customers, rng.randint(6, 25)):
                 world.emit(
                     start + timedelta(hours=rng.uniform(0, 72)),
                     friend.id,
@@ -611,7 +619,7 @@ def _high_frequency_small(world: _World) -> int:
     payer, at = _party(world, 0.5), _when(world)
     count = rng.randint(11, 40)
     minutes = rng.uniform(10, 60)
-    shops = rng.sample(world.merchants, rng.randint(1, 3))
+    shops = _some(rng, world.merchants, rng.randint(1, 3))
     for _ in range(count):
         amount = rng.randint(10, 199) * YUAN + rng.randrange(YUAN)
         world.emit(

@@ -217,6 +217,8 @@ class TransactionGraph:
 
     def prune(self) -> None:
         """Drop every edge past the retention and forget nodes idle past `forget_after`."""
+        if not self.nodes:
+            return  # nothing seen yet (and no clock to subtract from)
         cutoff = self.now - self.retention
         queue = self._queue
         while queue and queue[0].at <= cutoff:
