@@ -320,3 +320,14 @@ def test_payments_without_a_location_are_ignored() -> None:
         )
         == []
     )
+
+
+def test_fan_in_from_established_customers_is_silent() -> None:
+    # A new shop's first buyers: each already pays several other shops.
+    history = [
+        tx(f"s{n}", f"other{k}", 100 * YUAN, days=-5, minutes=n * 10 + k)
+        for n in range(10)
+        for k in range(4)
+    ]
+    buyers = [tx(f"s{n}", "new_shop", 3_000 * YUAN, hours=n) for n in range(10)]
+    assert _typologies(history + buyers, "fan_in") == []

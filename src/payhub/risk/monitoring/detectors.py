@@ -60,6 +60,18 @@ def _new_parties(node: Node, window: Window, graph: TransactionGraph) -> list[st
     ]
 
 
+def _degree(graph: TransactionGraph, node_id: str) -> int:
+    """Counterparties of a node in the retention, both directions (an upper bound: one
+    that paid and was paid counts twice)."""
+    node = graph.nodes.get(node_id)
+    if node is None:
+        return 0
+    retention = graph.retention
+    return len(node.window(Direction.IN, retention).parties) + len(
+        node.window(Direction.OUT, retention).parties
+    )
+
+
 def other_direction(direction: Direction) -> Direction:
     return Direction.OUT if direction is Direction.IN else Direction.IN
 
@@ -83,6 +95,12 @@ class FanRule:
     # fan-in only: the new payers are at least this share of the payee's payers in the
     # retention (an established merchant's new customers are a small share of its payers)
     min_new_share: float = 0.5
+    # Counterparties with a life of their own (edges with `established_degree` other
+    # parties in the retention) are ordinary customers: a new shop's first buyers, a new
+    # employer's staff. When more than `max_established_share` of the new counterparties
+    # are, it is business, not funds being spread or pooled through mules.
+    established_degree: int = 3
+    max_established_share: float = 0.5
 
 
 class FanOut:
@@ -116,6 +134,9 @@ class FanOut:
         edges = _edges_with(window, set(new))
         total = sum(e.amount for e in edges)
         if total < rule.min_total:
+            return []
+        established = sum(1 for party in new if _degree(graph, party) > rule.established_degree)
+        if established > rule.max_established_share * len(new):
             return []
         hours = rule.window.total_seconds() / 3600
         way = "to" if self.direction is Direction.OUT else "from"
