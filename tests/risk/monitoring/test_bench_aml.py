@@ -14,7 +14,7 @@ from payhub.bench.aml_generator import Labelled, generate
 from payhub.bench.aml_scoring import score
 from payhub.risk.monitoring import TYPOLOGIES, Alert, Evidence
 from tests.processes import run_payhub
-from tests.risk.monitoring.helpers import tx
+from tests.risk.monitoring.factories import tx
 
 HEADER = (
     "Timestamp,From Bank,Account,To Bank,Account,Amount Received,Receiving Currency,"

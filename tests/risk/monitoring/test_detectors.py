@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from payhub.risk.monitoring import Transaction
-from tests.risk.monitoring.helpers import monitor, run, tx
+from tests.risk.monitoring.factories import monitor, run, tx
 
 YUAN = 100
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from payhub.risk.monitoring import TYPOLOGIES, Monitor, MonitorConfig, Transaction
-from tests.risk.monitoring.helpers import monitor, tx
+from tests.risk.monitoring.factories import monitor, tx
 
 YUAN = 100
 

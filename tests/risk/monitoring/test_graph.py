@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from payhub.risk.monitoring import Transaction, TransactionGraph
 from payhub.risk.monitoring.graph import Direction
-from tests.risk.monitoring.helpers import T0, tx
+from tests.risk.monitoring.factories import T0, tx
 
 
 def test_windows_count_amount_and_counterparties() -> None:
