@@ -6,6 +6,7 @@ import typer
 
 
 def register(bench_app: typer.Typer) -> None:
+    from payhub.bench.aml import aml_command
     from payhub.bench.ledger import ledger_command
     from payhub.bench.payments import payments_command
     from payhub.bench.risk import risk_command
@@ -15,3 +16,4 @@ def register(bench_app: typer.Typer) -> None:
     bench_app.command("payments")(payments_command)
     bench_app.command("routing")(routing_command)
     bench_app.command("risk")(risk_command)
+    bench_app.command("aml")(aml_command)

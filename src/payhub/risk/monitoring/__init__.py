@@ -1,0 +1,22 @@
+"""Transaction monitoring: typologies over the transaction graph, after the fact.
+
+`graph` keeps the time-windowed graph of payers and payees; `detectors` holds one detector
+per typology (fan-in, fan-out, cycle, scatter-gather, gather-scatter, rapid in-and-out,
+dormant-then-active, many-to-one collection, high-frequency small amounts, location
+anomaly); `engine.Monitor` runs every transaction through them and hands back alerts with
+their evidence. Pure and in-process: no tables, no I/O (docs/aml.md).
+"""
+
+from payhub.risk.monitoring.alerts import Alert, Evidence
+from payhub.risk.monitoring.engine import TYPOLOGIES, Monitor, MonitorConfig
+from payhub.risk.monitoring.graph import Transaction, TransactionGraph
+
+__all__ = [
+    "TYPOLOGIES",
+    "Alert",
+    "Evidence",
+    "Monitor",
+    "MonitorConfig",
+    "Transaction",
+    "TransactionGraph",
+]
