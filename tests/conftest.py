@@ -203,3 +203,14 @@ def fresh_router() -> Iterator[None]:
     set_router(None)
     yield
     set_router(None)
+
+
+@pytest.fixture(autouse=True)
+def fresh_risk_rules() -> Iterator[None]:
+    """Parsed risk rule sets are kept per version (a version never changes in one
+    database); every test's database numbers its versions from 1 again."""
+    from payhub.risk.decisions import service as risk_decisions
+
+    risk_decisions._parsed.clear()
+    yield
+    risk_decisions._parsed.clear()
