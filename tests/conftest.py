@@ -42,6 +42,10 @@ TABLES = [
     "routing_rule_sets",
     "risk_rule_sets",
     "risk_decisions",
+    "risk_case_events",
+    "risk_cases",
+    "risk_alerts",
+    "risk_reports",
     "refunds",
     "payment_attempts",
     "payments",
@@ -203,3 +207,14 @@ def fresh_router() -> Iterator[None]:
     set_router(None)
     yield
     set_router(None)
+
+
+@pytest.fixture(autouse=True)
+def fresh_risk_rules() -> Iterator[None]:
+    """Parsed risk rule sets are kept per version (a version never changes in one
+    database); every test's database numbers its versions from 1 again."""
+    from payhub.risk.decisions import service as risk_decisions
+
+    risk_decisions._parsed.clear()
+    yield
+    risk_decisions._parsed.clear()

@@ -661,6 +661,7 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
         "events.send_webhooks": 0,
         "vault.reencrypt": 0,
         "sanctions.rescreen": 0,
+        "risk.large_value_reports": 1,  # yesterday's (empty) large-value report, once
     }
 
     # A hold that lapses in a moment: the next run expires it and releases the funds.
@@ -681,7 +682,7 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
     }
     time.sleep(max(0.0, (parse_rfc3339(expires) - datetime.now(UTC)).total_seconds()) + 0.2)
     assert json.loads(cli.run("worker", "--once").stdout) == {
-        "audit.seal": 0,
+        "audit.seal": 1,  # the first run's report generation, recorded in the audit log
         "auth.purge_nonces": 0,
         "ledger.expire_holds": 1,
         "idempotency.purge_expired": 0,
@@ -691,6 +692,7 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
         "events.send_webhooks": 0,
         "vault.reencrypt": 0,
         "sanctions.rescreen": 0,
+        "risk.large_value_reports": 0,
     }
     assert cli.balance("merchant:m1:available") == {
         "posted": "50.00 CNY",

@@ -284,6 +284,7 @@ def _register_subcommands() -> None:
     from payhub.merchants.cli import merchants_app
     from payhub.merchants.customers_cli import customers_app
     from payhub.payments.cli import payments_app
+    from payhub.risk.cases.cli import aml_app
     from payhub.risk.decisions.cli import risk_app
     from payhub.risk.sanctions.cli import sanctions_app
     from payhub.vault.cli import cards_app
@@ -300,6 +301,7 @@ def _register_subcommands() -> None:
     app.add_typer(audit_app, name="audit")
     app.add_typer(risk_app, name="risk")
     app.add_typer(sanctions_app, name="sanctions")
+    app.add_typer(aml_app, name="aml")
     register_bench(bench_app)
     register_data_keys(keys_app)
 

@@ -466,6 +466,10 @@ AUDIT_EVENT = "aud_01M97DC3WE0MD7H9ACKEA220F5"
 S = "/v1/sanctions"
 # A sanctions hit id that exists nowhere (the world loads no list, so raises none).
 HIT = "hit_01M97DC3WE0MD7H9ACKEA220F5"
+# Alerts, cases and reports that exist nowhere: these routes are the platform's alone.
+RISK_ALERT = "alr_01M97DC3WE0MD7H9ACKEA220F5"
+RISK_CASE = "case_01M97DC3WE0MD7H9ACKEA220F5"
+RISK_REPORT = "rpt_01M97DC3WE0MD7H9ACKEA220F5"
 
 MATRIX: dict[tuple[str, str], Case] = {
     # The interactive reference and the health check answer anyone.
@@ -780,6 +784,56 @@ MATRIX: dict[tuple[str, str], Case] = {
         lambda me, them: [Call(f"/v1/risk/decisions/{them.captured}")]
     ),
     ("GET", "/v1/risk/coverage"): operator(lambda me, them: [Call("/v1/risk/coverage")]),
+    # Alerts, cases and regulatory reports: the compliance team's, never a merchant's.
+    ("GET", "/v1/risk/alerts"): operator(lambda me, them: [Call("/v1/risk/alerts")]),
+    ("GET", "/v1/risk/alerts/{alert_id}"): operator(
+        lambda me, them: [Call(f"/v1/risk/alerts/{RISK_ALERT}")]
+    ),
+    ("POST", "/v1/risk/cases"): operator(
+        lambda me, them: [Call("/v1/risk/cases", body={"alerts": [RISK_ALERT]})]
+    ),
+    ("GET", "/v1/risk/cases"): operator(lambda me, them: [Call("/v1/risk/cases")]),
+    ("GET", "/v1/risk/cases/{case_id}"): operator(
+        lambda me, them: [Call(f"/v1/risk/cases/{RISK_CASE}")]
+    ),
+    ("POST", "/v1/risk/cases/{case_id}/assign"): operator(
+        lambda me, them: [Call(f"/v1/risk/cases/{RISK_CASE}/assign", body={"assignee": "Li"})]
+    ),
+    ("POST", "/v1/risk/cases/{case_id}/comment"): operator(
+        lambda me, them: [Call(f"/v1/risk/cases/{RISK_CASE}/comment", body={"text": "seen"})]
+    ),
+    ("POST", "/v1/risk/cases/{case_id}/attach"): operator(
+        lambda me, them: [
+            Call(f"/v1/risk/cases/{RISK_CASE}/attach", body={"transactions": [them.captured]})
+        ]
+    ),
+    ("POST", "/v1/risk/cases/{case_id}/escalate"): operator(
+        lambda me, them: [Call(f"/v1/risk/cases/{RISK_CASE}/escalate", body={"reason": "big"})]
+    ),
+    ("POST", "/v1/risk/cases/{case_id}/close"): operator(
+        lambda me, them: [
+            Call(
+                f"/v1/risk/cases/{RISK_CASE}/close",
+                body={"disposition": "false_positive", "reason": "refund of a known order"},
+            )
+        ]
+    ),
+    ("POST", "/v1/risk/cases/{case_id}/reopen"): operator(
+        lambda me, them: [Call(f"/v1/risk/cases/{RISK_CASE}/reopen", body={"reason": "new facts"})]
+    ),
+    ("GET", "/v1/risk/reports"): operator(lambda me, them: [Call("/v1/risk/reports")]),
+    ("POST", "/v1/risk/reports/large_value"): operator(
+        lambda me, them: [Call("/v1/risk/reports/large_value", body={"day": "2026-01-01"})]
+    ),
+    ("GET", "/v1/risk/reports/{report_id}"): operator(
+        lambda me, them: [Call(f"/v1/risk/reports/{RISK_REPORT}")]
+    ),
+    ("GET", "/v1/risk/reports/{report_id}/file"): operator(
+        lambda me, them: [Call(f"/v1/risk/reports/{RISK_REPORT}/file", params={"format": "xml"})]
+    ),
+    ("POST", "/v1/risk/reports/{report_id}/file_submitted"): operator(
+        lambda me, them: [Call(f"/v1/risk/reports/{RISK_REPORT}/file_submitted", body={})]
+    ),
     ("GET", "/v1/reports/payments"): merchant(
         lambda me, them: [
             *(

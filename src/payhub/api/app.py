@@ -26,7 +26,9 @@ from payhub.events.routes import router as events_router
 from payhub.ledger.routes import router as ledger_router
 from payhub.merchants.routes import router as merchants_router
 from payhub.payments.routes import router as payments_router
+from payhub.risk.cases.routes import router as risk_cases_router
 from payhub.risk.decisions.routes import router as risk_decisions_router
+from payhub.risk.reports.routes import router as risk_reports_router
 from payhub.risk.sanctions.routes import router as sanctions_router
 from payhub.routing.routes import router as routing_router
 from payhub.vault.key_routes import router as vault_keys_router
@@ -93,6 +95,8 @@ def create_app(
     app.include_router(routing_router)
     app.include_router(risk_decisions_router)
     app.include_router(sanctions_router)
+    app.include_router(risk_cases_router)
+    app.include_router(risk_reports_router)
     app.include_router(ledger_router)
 
     @app.get("/healthz", tags=["health"])

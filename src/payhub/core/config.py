@@ -102,6 +102,16 @@ class Settings(BaseSettings):
         description="Risk features: within this share below a reporting threshold is just "
         "under it.",
     )
+    aml_institution_code: str = Field(
+        default="PAYHUB",
+        max_length=40,
+        description="Regulatory reports: the reporting institution's code at the PBoC.",
+    )
+    aml_institution_name: str = Field(
+        default="PayHub",
+        max_length=200,
+        description="Regulatory reports: the reporting institution's name.",
+    )
     host: str = Field(default="127.0.0.1", description="Address `payhub serve` listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `payhub serve` listens on.")
     log_level: str = Field(default="INFO", description="Python log level for the JSON logs.")

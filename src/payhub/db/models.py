@@ -8,7 +8,9 @@ from payhub.idempotency import models as _idempotency  # noqa: F401
 from payhub.ledger import models as _ledger  # noqa: F401
 from payhub.merchants import models as _merchants  # noqa: F401
 from payhub.payments import models as _payments  # noqa: F401
+from payhub.risk.cases import models as _risk_cases  # noqa: F401
 from payhub.risk.decisions import models as _risk_decisions  # noqa: F401
+from payhub.risk.reports import models as _risk_reports  # noqa: F401
 from payhub.risk.sanctions import models as _sanctions  # noqa: F401
 from payhub.routing import models as _routing  # noqa: F401
 from payhub.vault import models as _vault  # noqa: F401

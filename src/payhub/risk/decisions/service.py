@@ -2,8 +2,9 @@
 
 `decide` runs in the payment's confirm transaction, before any channel is called: it reads
 the active rule set and the history (two statements), evaluates, and writes the decision
-row with the unit's other writes. Every payment that reaches a channel, or is declined
-before one, has exactly one decision (the row is unique per payment).
+row with the unit's other writes (for a payment sent to review, its alert too). Every
+payment that reaches a channel, or is declined before one, has exactly one decision (the
+row is unique per payment).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from payhub.core.ids import new_id
 from payhub.db.session import RetryTransaction
 from payhub.db.sql import Row, Sql, as_sql, table_of
 from payhub.merchants import service as merchants
+from payhub.risk.cases import alerts
 from payhub.risk.decisions.features import (
     Subject,
     Thresholds,
@@ -286,6 +288,24 @@ async def decide(sql: Sql, payment_id: str, subject: Subject) -> Decision:
         decided_at=now,
         took_us=took_us,
     )
+    if decision.outcome == "review":
+        # The compliance team sees it as an alert: written with the decision, same unit.
+        subject_type: alerts.SubjectType = "merchant"
+        subject_id = subject.merchant_id
+        if subject.customer_id is not None:
+            subject_type, subject_id = "customer", subject.customer_id
+        elif subject.card_fingerprint is not None:
+            subject_type, subject_id = "card", subject.card_fingerprint
+        await alerts.defer_inline_alert(
+            sql,
+            payment_id=payment_id,
+            decision_id=decision.id,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            score=decision.score,
+            fired=decision.fired,
+            rules_version=decision.rules_version,
+        )
     return decision
 
 

@@ -38,7 +38,12 @@ def _subject(value: str | None) -> str | None:
     return value
 
 
-@router.post("/lists", status_code=201, response_model=ListVersionOut)
+@router.post(
+    "/lists",
+    status_code=201,
+    response_model=ListVersionOut,
+    responses={200: {"model": ListVersionOut, "description": "The list's current version."}},
+)
 async def load_list(body: ListIn, uow: ComplianceWork) -> Response:
     """Load (replace) a watch list. 201 with the new version; 200 when the content is the
     list's current version already. Every party is screened again by the
