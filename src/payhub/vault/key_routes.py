@@ -6,11 +6,11 @@ rare, deliberate steps of the rotation runbook, not something to automate over H
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, Strict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.api.deps import OperatorWork
@@ -46,7 +46,8 @@ class DataKeyOut(BaseModel):
 
 
 class RotateIn(StrictModel):
-    algorithm: Aead | None = Field(
+    # An enum is given as its JSON string: strict models would take only the enum object.
+    algorithm: Annotated[Aead, Strict(False)] | None = Field(
         default=None, description="The new key's algorithm; default: the configured suite's."
     )
 
