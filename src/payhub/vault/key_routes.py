@@ -46,8 +46,12 @@ class DataKeyOut(BaseModel):
 
 
 class RotateIn(StrictModel):
+    # Not strict: the model is, and a strict enum takes only an `Aead` instance, never the
+    # JSON string naming one (every algorithm was refused).
     algorithm: Aead | None = Field(
-        default=None, description="The new key's algorithm; default: the configured suite's."
+        default=None,
+        strict=False,
+        description="The new key's algorithm; default: the configured suite's.",
     )
 
 
