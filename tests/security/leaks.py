@@ -51,8 +51,9 @@ class Scanner:
             for d in map(digits, self.numbers)
             for i in range(len(d) - PARTIAL + 1)
         }
-        self._numbers = re.compile("|".join(_spaced(w) for w in sorted(windows)))
-        alone = "|".join(self.cvvs)
+        # `(?!)` matches nothing: a scanner for secrets only has no numbers or CVVs.
+        self._numbers = re.compile("|".join(_spaced(w) for w in sorted(windows)) or "(?!)")
+        alone = "|".join(self.cvvs) or "(?!)"
         self._cvv_texts = [
             # key=value, key: value, 'key': 'value'
             re.compile(rf"[\w.-]+[\"']?\s*[:=]\s*[\"']?(?:{alone})(?![\w.])"),
