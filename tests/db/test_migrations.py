@@ -1,5 +1,5 @@
-"""Migrations that change data: 0012 (data-key states and algorithms) up and down, with
-rows written the way the previous revision wrote them."""
+"""Migrations that change data — 0012 (data-key states and algorithms), 0017 (webhook
+secrets sealed) — up and down, with rows written the way the previous revision wrote them."""
 
 from __future__ import annotations
 
@@ -14,15 +14,19 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, make_url
 
+from payhub.core.config import reset_settings_cache
 from payhub.core.cryptosuite import Aead
 from payhub.db.migrate import downgrade, upgrade
 from payhub.db.models import metadata
 from payhub.db.session import Database
+from payhub.events import service as events
+from payhub.events.models import WebhookEndpoint
 from payhub.vault import crypto, keys, masterkey, reencrypt, service, testcards
 from tests.conftest import POSTGRES, TEST_URL, _drop_pg, _recreate_pg
+from tests.security.leaks import database_cells
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -30,6 +34,17 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 @pytest.fixture
 async def old_db(tmp_path: Path) -> AsyncIterator[Database]:
     """A database of its own at 0011: a SQLite file, or a PostgreSQL database dropped after."""
+    async for db in _database_at(tmp_path, "0011"):
+        yield db
+
+
+@pytest.fixture
+async def db_0016(tmp_path: Path) -> AsyncIterator[Database]:
+    async for db in _database_at(tmp_path, "0016"):
+        yield db
+
+
+async def _database_at(tmp_path: Path, revision: str) -> AsyncIterator[Database]:
     if POSTGRES:
         name = f"payhub_migrate_{os.getpid()}_{secrets.token_hex(4)}"
         url = make_url(TEST_URL).set(database=name).render_as_string(hide_password=False)
@@ -38,7 +53,7 @@ async def old_db(tmp_path: Path) -> AsyncIterator[Database]:
         url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
     db = Database(url, pool_size=2)
     try:
-        await upgrade(db.engine, "0011")
+        await upgrade(db.engine, revision)
         yield db
     finally:
         await db.dispose()
@@ -195,3 +210,106 @@ def _utc(value: Any) -> datetime:
     """SQLite hands timestamps back as text, PostgreSQL as aware datetimes."""
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def _old_endpoints(db: Database) -> dict[str, tuple[str, str | None]]:
+    """Two endpoints as 0016 stored them, secrets in clear: one mid-roll (its previous
+    secret still signing), one never rolled."""
+    made = {
+        "we_rolled": ("whsec_" + secrets.token_urlsafe(32), "whsec_" + secrets.token_urlsafe(32)),
+        "we_plain": ("whsec_" + secrets.token_urlsafe(32), None),
+    }
+    for endpoint_id, (secret, previous) in made.items():
+        await _sql(
+            db,
+            "INSERT INTO webhook_endpoints (id, merchant_id, url, events, secret, "
+            "previous_secret, previous_secret_expires_at, enabled, description, created_at) "
+            "VALUES (:id, NULL, :url, :events, :s, :p, :ends, true, NULL, :at)",
+            id=endpoint_id,
+            url="http://127.0.0.1:9/hook",
+            events='["*"]',
+            s=secret,
+            p=previous,
+            ends=datetime.now(UTC) + timedelta(hours=1) if previous else None,
+            at=T0,
+        )
+    return made
+
+
+async def _cells_holding(db: Database, needles: list[str]) -> list[str]:
+    return sorted(
+        [
+            f"{table}.{column}"
+            async for table, column, value in database_cells(db)
+            if value is not None and any(n.encode() in _as_bytes(value) for n in needles)
+        ]
+    )
+
+
+def _as_bytes(value: Any) -> bytes:
+    if isinstance(value, memoryview | bytes):
+        return bytes(value)
+    return str(value).encode()
+
+
+async def test_0017_seals_every_stored_webhook_secret(db_0016: Database) -> None:
+    db = db_0016
+    made = await _old_endpoints(db)
+    clear = [s for pair in made.values() for s in pair if s is not None]
+    assert await _cells_holding(db, clear) == [
+        "webhook_endpoints.previous_secret",
+        "webhook_endpoints.secret",
+        "webhook_endpoints.secret",
+    ]
+    await upgrade(db.engine)
+
+    # No clear secret anywhere, nor the clear columns.
+    assert await _cells_holding(db, clear) == []
+    assert await _cells_holding(db, [s.removeprefix("whsec_") for s in clear]) == []
+    async with db.engine.connect() as conn:
+        names = await conn.run_sync(
+            lambda c: {col["name"] for col in inspect(c).get_columns("webhook_endpoints")}
+        )
+    assert {"sealed_secret", "sealed_previous_secret"} <= names
+    assert not {"secret", "previous_secret"} & names
+
+    # The application opens what the migration sealed: deliveries are signed as before.
+    async with db.session() as s:
+        for endpoint_id, (secret, previous) in made.items():
+            row = await s.get(WebhookEndpoint, endpoint_id)
+            assert row is not None and isinstance(row.sealed_secret, bytes)
+            expected = [secret] if previous is None else [secret, previous]
+            assert events.signing_secrets(row, datetime.now(UTC)) == expected
+
+    # Down again: the clear columns, holding the same secrets; and up once more.
+    await downgrade(db.engine, "0016")
+    rows = await _sql(db, "SELECT id, secret, previous_secret FROM webhook_endpoints")
+    assert {r[0]: (r[1], r[2]) for r in rows} == made
+    await upgrade(db.engine)
+    assert await _cells_holding(db, clear) == []
+
+
+async def test_0017_stops_before_changing_anything_without_the_master_key(
+    db_0016: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    db = db_0016
+    made = await _old_endpoints(db)
+    monkeypatch.setenv("PAYHUB_VAULT_MASTER_KEY_PROVIDER", "file")
+    monkeypatch.setenv("PAYHUB_VAULT_MASTER_KEY_FILE", str(tmp_path / "missing.key"))
+    reset_settings_cache()
+    try:
+        with pytest.raises(RuntimeError, match=r"migration 0017 seals .* master key") as caught:
+            await upgrade(db.engine)
+        assert "PAYHUB_VAULT_MASTER_KEY_FILE cannot be read" in str(caught.value)
+        assert str(tmp_path) not in str(caught.value)
+        assert await _sql(db, "SELECT version_num FROM alembic_version") == [("0016",)]
+        rows = await _sql(db, "SELECT id, secret, previous_secret FROM webhook_endpoints")
+        assert {r[0]: (r[1], r[2]) for r in rows} == made
+
+        # With nothing to seal, the key is not needed: a new database migrates without it.
+        await _sql(db, "DELETE FROM webhook_endpoints")
+        await upgrade(db.engine)
+        assert await _sql(db, "SELECT version_num FROM alembic_version") == [("0017",)]
+    finally:
+        monkeypatch.undo()
+        reset_settings_cache()

@@ -20,6 +20,7 @@ from payhub.events import signing
 from payhub.events.delivery import deliver_due
 from payhub.events.models import WebhookEndpoint
 from payhub.events.tasks import dispatch_events
+from payhub.vault.crypto import VaultIntegrityError
 from tests.events.receiver import Receiver, running_receiver
 from tests.merchants.helpers import create_merchant, merchant_key
 
@@ -233,4 +234,35 @@ async def test_roll_over_the_api(
     assert not [s for s in secrets_seen if s in caplog.text]
     async with db.session() as s:
         row = await s.get(WebhookEndpoint, hook["id"])
-        assert row is not None and row.previous_secret is None
+        assert row is not None and row.sealed_previous_secret is None
+
+
+async def test_secrets_are_stored_sealed_and_bound_to_their_endpoint(
+    db: Database, receiver: Receiver
+) -> None:
+    made = [
+        await db.run_in_transaction(
+            lambda s: events.create_endpoint(s, merchant_id=None, url=receiver.url, events=["*"])
+        )
+        for _ in range(2)
+    ]
+    rolled = await db.run_in_transaction(
+        lambda s: events.roll_secret(s, made[0].id, merchant_id=None)
+    )
+    assert made[0].secret and made[1].secret and rolled.secret
+    async with db.session() as s:
+        first = await s.get(WebhookEndpoint, made[0].id)
+        second = await s.get(WebhookEndpoint, made[1].id)
+        assert first is not None and second is not None
+        stored = [first.sealed_secret, first.sealed_previous_secret, second.sealed_secret]
+        for blob, secret in zip(
+            stored, [rolled.secret, made[0].secret, made[1].secret], strict=True
+        ):
+            assert isinstance(blob, bytes) and secret.encode() not in blob
+            # Nor the random part without its prefix.
+            assert secret.removeprefix("whsec_").encode() not in blob
+        assert events.signing_secrets(first, clock.now()) == [rolled.secret, made[0].secret]
+        # A sealed secret copied onto another endpoint does not open there.
+        second.sealed_secret = first.sealed_secret
+        with pytest.raises(VaultIntegrityError):
+            events.signing_secrets(second, clock.now())

@@ -9,10 +9,14 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hmac as crypto_hmac
 from sqlalchemy import func, select
 
 from payhub.core import clock
 from payhub.core.clock import FrozenClock, use_clock
+from payhub.core.config import reset_settings_cache
+from payhub.core.cryptosuite import Suite
 from payhub.db.session import Database
 from payhub.events import service as events
 from payhub.events import signing
@@ -229,3 +233,43 @@ async def test_webhook_api(client: httpx.AsyncClient, db: Database, receiver: Re
     missing = await client.get("/v1/webhook_endpoints/we_01M8900000000000000000000A")
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "webhook_endpoint_not_found"
+
+
+def _sm3_mac(secret: str, header: str, body: bytes) -> str:
+    """Written here from the documented rule, not taken from the code under test."""
+    stamp = header.split(",")[0].removeprefix("t=")
+    signer = crypto_hmac.HMAC(secret.encode(), hashes.SM3())
+    signer.update(stamp.encode() + b"." + body)
+    return signer.finalize().hex()
+
+
+@pytest.mark.parametrize("suite", list(Suite))
+async def test_the_gm_suite_adds_an_sm3_signature_v1_receivers_ignore(
+    db: Database, receiver: Receiver, suite: Suite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAYHUB_CRYPTO_SUITE", suite.value)
+    reset_settings_cache()
+    try:
+        hook = await endpoint(db, receiver.url)
+        assert hook.secret
+        await emit(db)
+        await dispatch_events(db)
+        assert await deliver_due(db) == 1
+    finally:
+        monkeypatch.undo()
+        reset_settings_cache()
+
+    (got,) = receiver.received
+    header = got.headers["payhub-signature"]
+    now = int(clock.now().timestamp())
+    schemes = [part.split("=", 1)[0] for part in header.split(",")]
+    # A v1 receiver accepts the delivery under either suite.
+    assert signing.verify(hook.secret, header, got.body, now=now)
+    if suite is Suite.GM:
+        assert schemes == ["t", "v1", "v2"]
+        assert header.split(",")[2] == "v2=" + _sm3_mac(hook.secret, header, got.body)
+        assert signing.verify(hook.secret, header, got.body, now=now, scheme="v2")
+        assert not signing.verify("whsec_other", header, got.body, now=now, scheme="v2")
+    else:
+        assert schemes == ["t", "v1"]
+        assert not signing.verify(hook.secret, header, got.body, now=now, scheme="v2")

@@ -8,21 +8,16 @@ there is nothing to find.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-import re
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import LargeBinary, inspect
+from sqlalchemy import LargeBinary
 
 from payhub import jobs
-from payhub.core.logging import JsonFormatter
 from payhub.db.models import metadata
 from payhub.db.session import Database
 from payhub.payments.channels import use_channels
@@ -30,6 +25,14 @@ from payhub.vault import testcards
 from tests.events.receiver import Receiver, running_receiver
 from tests.merchants.helpers import create_merchant, merchant_key
 from tests.payments.helpers import NEXT_YEAR, Shop, world
+from tests.security.leaks import (
+    Responses,
+    Scanner,
+    database_cells,
+    digits,
+    every_log_line,
+    raw_record,
+)
 
 # CVVs: the API takes 3 or 4 digits for every card, so these are 4 digits, unlike any
 # amount, balance, count or latency in this flow. A 3-digit CVV would sooner or later
@@ -41,178 +44,6 @@ BANK_ACCOUNT = "6217 0012 3456 7890 321"
 NOT_A_CARD = "6222 0212 3456 7890 12"  # a PAN that fails the Luhn check: refused, not echoed
 # The vault's ciphertext: the only columns allowed to hold the numbers, encrypted.
 CIPHERTEXT = {("vault_cards", "ciphertext"), ("vault_bank_accounts", "ciphertext")}
-# More consecutive digits of a number than first six and last four can make together.
-PARTIAL = 11
-
-
-# ---------------------------------------------------------------------------- the scanner
-
-
-def _digits(number: str) -> str:
-    return re.sub(r"\D", "", number)
-
-
-def _spaced(digits: str) -> str:
-    """The digits, allowing one space or dash between any two (as people write them)."""
-    return "[ -]?".join(digits)
-
-
-@dataclass
-class Scanner:
-    """Finds card and account numbers (whole, or any run of PARTIAL digits of one) and
-    CVVs standing alone."""
-
-    numbers: list[str]
-    cvvs: list[str]
-    checked: int = 0
-    _numbers: re.Pattern[str] = field(init=False)
-    _cvv_texts: list[re.Pattern[str]] = field(init=False)
-
-    def __post_init__(self) -> None:
-        windows = {
-            d[i : i + PARTIAL]
-            for d in map(_digits, self.numbers)
-            for i in range(len(d) - PARTIAL + 1)
-        }
-        self._numbers = re.compile("|".join(_spaced(w) for w in sorted(windows)))
-        alone = "|".join(self.cvvs)
-        self._cvv_texts = [
-            # key=value, key: value, 'key': 'value'
-            re.compile(rf"[\w.-]+[\"']?\s*[:=]\s*[\"']?(?:{alone})(?![\w.])"),
-            # a quoted value: "7391" or '7391'
-            re.compile(rf"(?<![\w.])[\"'](?:{alone})[\"']"),
-        ]
-
-    def text(self, where: str, text: str) -> list[str]:
-        self.checked += 1
-        found = []
-        if self._numbers.search(text):
-            found.append(f"{where}: a card or account number")
-        if any(p.search(text) for p in self._cvv_texts) or self._cvv_in_json(text):
-            found.append(f"{where}: a CVV")
-        return found
-
-    def value(self, where: str, value: Any) -> list[str]:
-        """A database cell, as the driver returns it."""
-        if isinstance(value, memoryview):
-            value = value.tobytes()
-        if isinstance(value, bytes):
-            value = value.decode("latin-1")
-        if isinstance(value, (dict, list)):
-            found = [f"{where}: a CVV"] if self._cvv_leaf(value) else []
-            return found + self.text(where, json.dumps(value, ensure_ascii=False))
-        if isinstance(value, int) and not isinstance(value, bool) and str(value) in self.cvvs:
-            return [f"{where}: a CVV"]
-        if isinstance(value, str) and value.strip() in self.cvvs:
-            return [f"{where}: a CVV"]
-        return self.text(where, str(value))
-
-    def _cvv_in_json(self, text: str) -> bool:
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            return False
-        return self._cvv_leaf(parsed)
-
-    def _cvv_leaf(self, value: Any) -> bool:
-        if isinstance(value, dict):
-            return any(self._cvv_leaf(v) for v in value.values())
-        if isinstance(value, list):
-            return any(self._cvv_leaf(v) for v in value)
-        if isinstance(value, bool):
-            return False
-        if isinstance(value, int):
-            return str(value) in self.cvvs
-        if isinstance(value, str):
-            # A string may hold JSON of its own (a logged body).
-            return value.strip() in self.cvvs or (
-                value[:1] in "{[" and value != "" and self._cvv_in_json(value)
-            )
-        return False
-
-
-# ---------------------------------------------------------------------- what gets captured
-
-
-def _raw(record: logging.LogRecord) -> str:
-    """A log record before any formatter touched it: message, extra fields, traceback."""
-    entry: dict[str, Any] = {"logger": record.name}
-    try:
-        entry["msg"] = record.getMessage()
-    except (TypeError, ValueError):
-        entry["msg"] = f"{record.msg!r} % {record.args!r}"
-    standard = set(vars(logging.makeLogRecord({})))
-    entry |= {k: v for k, v in vars(record).items() if k not in standard}
-    if record.exc_info:
-        entry["exc"] = logging.Formatter().formatException(record.exc_info)
-    return json.dumps(entry, default=repr, ensure_ascii=False)
-
-
-@contextmanager
-def every_log_line() -> Iterator[io.StringIO]:
-    """Every logger at DEBUG, propagating to the root, whose JSON handler (the app's own,
-    as `configure_logging` installed it) writes into the returned buffer."""
-    root = logging.getLogger()
-    ours = [h for h in root.handlers if isinstance(h.formatter, JsonFormatter)]
-    assert ours, "the app should have installed its JSON log handler on the root logger"
-    loggers = [
-        logger
-        for logger in logging.root.manager.loggerDict.values()
-        if isinstance(logger, logging.Logger)
-    ]
-    saved = [(lg, lg.level, lg.propagate, lg.disabled) for lg in loggers]
-    root_level = root.level
-    buffer = io.StringIO()
-    streams = [(h, h.stream) for h in ours if isinstance(h, logging.StreamHandler)]
-    levels = [(h, h.level) for h in ours]
-    for lg in loggers:
-        lg.setLevel(logging.NOTSET)
-        lg.propagate, lg.disabled = True, False
-    root.setLevel(logging.DEBUG)
-    for handler, _ in streams:
-        handler.setStream(buffer)
-    for handler, _ in levels:
-        handler.setLevel(logging.DEBUG)
-    try:
-        yield buffer
-    finally:
-        for handler, stream in streams:
-            handler.setStream(stream)
-        for handler, level in levels:
-            handler.setLevel(level)
-        root.setLevel(root_level)
-        for lg, level, propagate, disabled in saved:
-            lg.setLevel(level)
-            lg.propagate, lg.disabled = propagate, disabled
-
-
-class Responses:
-    """Every answer a client received, through an httpx response hook."""
-
-    def __init__(self) -> None:
-        self.bodies: list[tuple[str, str]] = []
-
-    async def __call__(self, response: httpx.Response) -> None:
-        await response.aread()
-        self.bodies.append((f"{response.request.method} {response.request.url}", response.text))
-
-    def watch(self, client: httpx.AsyncClient) -> httpx.AsyncClient:
-        client.event_hooks = {**client.event_hooks, "response": [self]}
-        return client
-
-
-async def database_cells(db: Database) -> AsyncIterator[tuple[str, str, Any]]:
-    """(table, column, value) for every cell of every table: the application's tables, the
-    migrations' table, and any other table the database holds."""
-    async with db.engine.connect() as conn:
-        present = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
-        assert {*metadata.tables, "alembic_version"} <= present
-        for name in sorted(present | set(metadata.tables) | {"alembic_version"}):
-            result = await conn.exec_driver_sql(f'SELECT * FROM "{name}"')
-            columns = list(result.keys())
-            for row in result:
-                for column, value in zip(columns, row, strict=True):
-                    yield name, column, value
 
 
 def test_the_ciphertext_columns_are_the_vaults_binary_columns() -> None:
@@ -376,7 +207,7 @@ async def test_no_card_data_anywhere(
         found += scan.text(f"log line {i}", line)
     assert caplog.records
     for record in caplog.records:
-        found += scan.text(f"log record {record.name}", _raw(record))
+        found += scan.text(f"log record {record.name}", raw_record(record))
     found += scan.text("caplog", caplog.text)
 
     assert len(responses.bodies) > 50
@@ -396,7 +227,7 @@ async def test_no_card_data_anywhere(
         if (table, column) in CIPHERTEXT:
             # Encrypted: not even the digits' bytes may show.
             blob = bytes(value)
-            assert not any(_digits(n).encode() in blob for n in numbers), (table, column)
+            assert not any(digits(n).encode() in blob for n in numbers), (table, column)
             continue
         found += scan.value(f"{table}.{column}", value)
     assert {"vault_cards", "payments", "events", "idempotency_keys", "alembic_version"} <= tables
@@ -412,8 +243,8 @@ async def test_no_card_data_anywhere(
         logging.getLogger("payhub.careless").warning("charging %s", pan)
         logging.getLogger("payhub.careless").info("confirm", extra={"cvv": cvvs[0]})
     careless = [r for r in caplog.records if r.name == "payhub.careless"]
-    assert scan.text("planted record", _raw(careless[0]))
-    assert scan.text("planted record", _raw(careless[1]))
+    assert scan.text("planted record", raw_record(careless[0]))
+    assert scan.text("planted record", raw_record(careless[1]))
     masked, with_cvv = planted.getvalue().splitlines()
     assert pan not in masked and pan[:6] in masked and pan[-4:] in masked
     assert not scan.text("planted line", with_cvv) and '"cvv": "[redacted]"' in with_cvv
@@ -427,7 +258,7 @@ async def test_the_scanner_finds_what_it_should_and_nothing_else(
     assert scan.text("plain", f"card {pan}")
     assert scan.text("spaced", " ".join(pan[i : i + 4] for i in range(0, len(pan), 4)))
     assert scan.text("first fifteen", pan[:15])
-    assert scan.text("account", _digits(BANK_ACCOUNT))
+    assert scan.text("account", digits(BANK_ACCOUNT))
     assert not scan.text("masked", pan[:6] + "*" * (len(pan) - 10) + pan[-4:])
     for leak in ('{"cvv": "4827"}', '{"card": {"code": 4827}}', "cvv=4827", "('x', '4827')"):
         assert scan.text("cvv", leak), leak

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.core import clock
 from payhub.core.clock import to_rfc3339
+from payhub.core.config import get_settings
 from payhub.core.ids import new_id
 from payhub.db.session import Database
 from payhub.events import signing
@@ -104,7 +105,9 @@ async def _send(client: httpx.AsyncClient, item: Outgoing) -> dict[str, Any]:
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "PayHub-Webhooks/1",
-        signing.HEADER: signing.sign_all(item.secrets, timestamp, item.body),
+        signing.HEADER: signing.sign_all(
+            item.secrets, timestamp, item.body, suite=get_settings().crypto_suite
+        ),
     }
     started = time.perf_counter()
     try:

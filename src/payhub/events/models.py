@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from payhub.db.base import Base
@@ -39,11 +39,13 @@ class WebhookEndpoint(Base):
     url: Mapped[str] = mapped_column(String(2000))
     # Event types, or ["*"] for all.
     events: Mapped[list[str]]
-    # Signs every delivery (HMAC-SHA256); shown once, when the endpoint is made or rolled.
-    secret: Mapped[str] = mapped_column(String(100))
-    # The secret a roll replaced: deliveries carry its signature too until the overlap
-    # ends, so a receiver can switch to the new secret without refusing any delivery.
-    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    # Signs every delivery; shown in clear once, when the endpoint is made or rolled. Kept
+    # sealed under the master key (`payhub.events.service.seal_secret`, the endpoint id
+    # bound in), so a copy of the database yields no secret that forges a delivery.
+    sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    # The secret a roll replaced, sealed the same way: deliveries carry its signature too
+    # until the overlap ends, so a receiver can switch without refusing any delivery.
+    sealed_previous_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
     previous_secret_expires_at: Mapped[datetime | None]
     enabled: Mapped[bool] = mapped_column(default=True)
     description: Mapped[str | None] = mapped_column(String(500))

@@ -22,9 +22,12 @@ from payhub.core.errors import PayHubError
 from payhub.core.ids import new_id
 from payhub.db.sql import Sql, as_sql, table_of
 from payhub.events.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from payhub.vault import master
 
 EVENT_TYPE = re.compile(r"[a-z_]+(\.[a-z_]+)+")
 URL = re.compile(r"https?://[^\s/$.?#][^\s]*")
+# The master key's purpose that seals webhook secrets (migration 0017 seals with it too).
+SEAL_PURPOSE = "webhook-secret"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +71,7 @@ def _event_view(row: Event) -> EventView:
     return EventView(row.id, row.type, row.merchant_id, dict(row.data), row.created_at)
 
 
-def _endpoint_view(row: WebhookEndpoint, *, with_secret: bool = False) -> EndpointView:
+def _endpoint_view(row: WebhookEndpoint, *, secret: str | None = None) -> EndpointView:
     overlap_ends = row.previous_secret_expires_at
     return EndpointView(
         id=row.id,
@@ -81,18 +84,33 @@ def _endpoint_view(row: WebhookEndpoint, *, with_secret: bool = False) -> Endpoi
         previous_secret_expires_at=(
             overlap_ends if overlap_ends is not None and overlap_ends > clock.now() else None
         ),
-        secret=row.secret if with_secret else None,
+        secret=secret,
     )
+
+
+def seal_secret(endpoint_id: str, secret: str) -> bytes:
+    """A webhook secret as stored: sealed under the master key, bound to its endpoint, so a
+    blob copied onto another endpoint does not open."""
+    return master.seal(SEAL_PURPOSE, endpoint_id, secret.encode())
+
+
+def open_secret(endpoint_id: str, sealed: bytes) -> str:
+    return master.open_sealed(SEAL_PURPOSE, endpoint_id, bytes(sealed)).decode()
 
 
 def signing_secrets(row: WebhookEndpoint, now: datetime) -> list[str]:
     """The secrets a delivery sent at `now` is signed with: the current one first, then the
     one it replaced while the overlap lasts."""
-    out = [row.secret]
-    ends = row.previous_secret_expires_at
-    if row.previous_secret is not None and ends is not None and now < ends:
-        out.append(row.previous_secret)
+    out = [open_secret(row.id, row.sealed_secret)]
+    previous = row.sealed_previous_secret
+    if previous is not None and _overlap_lasts(row, now):
+        out.append(open_secret(row.id, previous))
     return out
+
+
+def _overlap_lasts(row: WebhookEndpoint, now: datetime) -> bool:
+    ends = row.previous_secret_expires_at
+    return row.sealed_previous_secret is not None and ends is not None and now < ends
 
 
 def _new_secret() -> str:
@@ -185,13 +203,14 @@ async def create_endpoint(
     """A merchant's endpoint receives that merchant's events; an operator endpoint
     (merchant_id None) receives every event."""
     _check_endpoint(url, events)
+    endpoint_id, secret = new_id("we"), _new_secret()
     row = WebhookEndpoint(
-        id=new_id("we"),
+        id=endpoint_id,
         merchant_id=merchant_id,
         url=url,
         events=sorted(set(events)),
-        secret=_new_secret(),
-        previous_secret=None,
+        sealed_secret=seal_secret(endpoint_id, secret),
+        sealed_previous_secret=None,
         previous_secret_expires_at=None,
         enabled=True,
         description=description,
@@ -207,7 +226,7 @@ async def create_endpoint(
         target_id=row.id,
         details={"merchant": merchant_id, "events": row.events},
     )
-    return _endpoint_view(row, with_secret=True)
+    return _endpoint_view(row, secret=secret)
 
 
 async def _endpoint_row(
@@ -266,12 +285,15 @@ async def roll_secret(
     # Locked: two concurrent rolls must not both keep the same old secret as "previous".
     row = await _endpoint_row(session, endpoint_id, merchant_id, lock=True)
     now = clock.now()
-    dropped = bool(signing_secrets(row, now)[1:])
+    dropped = _overlap_lasts(row, now)
+    # The sealed blob moves as it is: it is bound to the endpoint, not to its slot.
     if overlap > timedelta(0):
-        row.previous_secret, row.previous_secret_expires_at = row.secret, now + overlap
+        row.sealed_previous_secret = row.sealed_secret
+        row.previous_secret_expires_at = now + overlap
     else:
-        row.previous_secret, row.previous_secret_expires_at = None, None
-    row.secret = _new_secret()
+        row.sealed_previous_secret, row.previous_secret_expires_at = None, None
+    secret = _new_secret()
+    row.sealed_secret = seal_secret(row.id, secret)
     await session.flush()
     await audit.record(
         session,
@@ -290,7 +312,7 @@ async def roll_secret(
             "earlier_secret_dropped": dropped,
         },
     )
-    return _endpoint_view(row, with_secret=True)
+    return _endpoint_view(row, secret=secret)
 
 
 async def list_endpoints(session: AsyncSession, *, merchant_id: str | None) -> list[EndpointView]:

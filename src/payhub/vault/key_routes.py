@@ -6,11 +6,11 @@ rare, deliberate steps of the rotation runbook, not something to automate over H
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from fastapi import APIRouter
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, Strict
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.api.deps import OperatorWork
@@ -46,9 +46,12 @@ class DataKeyOut(BaseModel):
 
 
 class RotateIn(StrictModel):
-    # An enum is given as its JSON string: strict models would take only the enum object.
-    algorithm: Annotated[Aead, Strict(False)] | None = Field(
-        default=None, description="The new key's algorithm; default: the configured suite's."
+    # Not strict: the model is, and a strict enum takes only an `Aead` instance, never the
+    # JSON string naming one (every algorithm was refused).
+    algorithm: Aead | None = Field(
+        default=None,
+        strict=False,
+        description="The new key's algorithm; default: the configured suite's.",
     )
 
 
