@@ -89,6 +89,14 @@ _COUNT_BETWEEN = (
     .select_from(_EVENTS)
     .where(_IS_MONEY, _EVENTS.c.id > bindparam("after"), _EVENTS.c.id <= bindparam("upto"))
 )
+# The newest event older than the settle time: the bound of a round. (Its time, not its
+# id's: ids stay monotonic in a process whose clock went back, so they may run ahead.)
+_SETTLED = (
+    select(_EVENTS.c.id)
+    .where(_EVENTS.c.created_at <= bindparam("before"))
+    .order_by(_EVENTS.c.id.desc())
+    .limit(1)
+)
 _PEEK = select(_CURSORS).where(_CURSORS.c.id == CURSOR)
 _LOCK = select(_CURSORS).where(_CURSORS.c.id == CURSOR).with_for_update(skip_locked=True)
 _NEW_CURSOR = {
@@ -375,8 +383,10 @@ class MonitorConsumer:
                 return None
         if str(row["last_event_id"] or "") != self.seen:
             raise CursorMoved
-        upto = id_floor("evt", clock.now() - self.settle)
-        page = await self._read(sql, self.seen, upto, self.batch)
+        upto = await sql.value(_SETTLED, before=clock.now() - self.settle)
+        if upto is None:
+            return 0
+        page = await self._read(sql, self.seen, str(upto), self.batch)
         if not page:
             return 0
         monitor = self.monitor
@@ -402,7 +412,9 @@ class MonitorConsumer:
             now=clock.now(),
         )
         if moved != 1:
-            raise CursorMoved  # rolls back this batch's alerts; the graph is rebuilt
+            # Rolls back this batch's alerts; the graph observed the batch, so it is rebuilt.
+            self.monitor = None
+            raise CursorMoved
         self.seen = last.id
         tally.events += len(page)
         tally.transactions += observed
