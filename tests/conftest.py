@@ -46,6 +46,7 @@ TABLES = [
     "risk_cases",
     "risk_alerts",
     "risk_reports",
+    "risk_monitor_cursor",
     "refunds",
     "payment_attempts",
     "payments",

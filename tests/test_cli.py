@@ -659,6 +659,7 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
         "payments.expire_authorizations": 0,
         "events.dispatch": 0,
         "events.send_webhooks": 0,
+        "risk.monitor": 0,  # no money moved
         "vault.reencrypt": 0,
         "sanctions.rescreen": 0,
         "risk.large_value_reports": 1,  # yesterday's (empty) large-value report, once
@@ -690,6 +691,7 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
         "payments.expire_authorizations": 0,
         "events.dispatch": 0,
         "events.send_webhooks": 0,
+        "risk.monitor": 0,
         "vault.reencrypt": 0,
         "sanctions.rescreen": 0,
         "risk.large_value_reports": 0,

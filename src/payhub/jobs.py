@@ -15,6 +15,7 @@ from payhub.events.tasks import dispatch_events, send_webhooks
 from payhub.idempotency.tasks import purge_expired_keys
 from payhub.ledger.tasks import expire_due_holds
 from payhub.payments.tasks import expire_lapsed_authorizations, resolve_processing_payments
+from payhub.risk.monitoring.tasks import monitor_transactions
 from payhub.risk.reports.tasks import generate_large_value_reports
 from payhub.risk.sanctions.tasks import rescreen_after_list_change
 from payhub.vault.tasks import reencrypt_to_active_key
@@ -32,6 +33,7 @@ JOBS: dict[str, Job] = {
     "payments.expire_authorizations": expire_lapsed_authorizations,
     "events.dispatch": dispatch_events,
     "events.send_webhooks": send_webhooks,
+    "risk.monitor": monitor_transactions,
     "vault.reencrypt": reencrypt_to_active_key,
     "sanctions.rescreen": rescreen_after_list_change,
     "risk.large_value_reports": generate_large_value_reports,

@@ -822,6 +822,7 @@ MATRIX: dict[tuple[str, str], Case] = {
         lambda me, them: [Call(f"/v1/risk/cases/{RISK_CASE}/reopen", body={"reason": "new facts"})]
     ),
     ("GET", "/v1/risk/reports"): operator(lambda me, them: [Call("/v1/risk/reports")]),
+    ("GET", "/v1/risk/monitoring"): operator(lambda me, them: [Call("/v1/risk/monitoring")]),
     ("POST", "/v1/risk/reports/large_value"): operator(
         lambda me, them: [Call("/v1/risk/reports/large_value", body={"day": "2026-01-01"})]
     ),

@@ -183,3 +183,38 @@ async def test_a_payment_sent_to_review_raises_an_inline_alert(
     assert found.json() == alert
     by_typology = await client.get("/v1/risk/alerts", params={"typology": "large_for_profile"})
     assert [a["id"] for a in by_typology.json()["data"]] == [alert["id"]]
+
+
+async def test_an_open_alert_takes_a_newer_revision_and_only_that(db: Database) -> None:
+    first = await raise_alert(db, dedup_key="monitoring:k", transaction_ids=["pay_1"])
+    assert first.revision == 1
+
+    async def revise(revision: int, key: str = "monitoring:k") -> alerts.AlertView | None:
+        return await db.transact(
+            lambda sql: alerts.revise_alert(
+                sql,
+                dedup_key=key,
+                revision=revision,
+                score=90,
+                explanation="Now with more senders.",
+                transaction_ids=["pay_1", "pay_2", "pay_2"],
+                evidence={"nodes": ["a", "b", "c"], "edges": []},
+            )
+        )
+
+    revised = await revise(2)
+    assert revised is not None and revised.id == first.id
+    assert (revised.revision, revised.score, revised.transaction_ids) == (2, 90, ["pay_1", "pay_2"])
+    assert revised.explanation == "Now with more senders."
+    assert revised.evidence == {"nodes": ["a", "b", "c"], "edges": []}
+    assert await revise(2) is None  # not newer than what is stored
+    assert await revise(3, key="monitoring:other") is None  # no such alert
+    with pytest.raises(PayHubError) as refused:
+        await revise(1)
+    assert refused.value.code == "validation_error"
+    # In a case, the alert is what an officer works on: no revision changes it.
+    async with db.engine.begin() as conn:
+        await conn.exec_driver_sql("UPDATE risk_alerts SET status = 'in_case'")
+    assert await revise(4) is None
+    stored = await db.transact(lambda sql: alerts.alert_by_key(sql, "monitoring:k"))
+    assert stored is not None and stored.revision == 2 and stored.status == "in_case"

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
+from payhub.core.clock import FrozenClock, use_clock
+from payhub.core.ids import new_id
 from payhub.db.session import Database
+from payhub.events import service as events
 from payhub.risk.reports.files import parse_csv, parse_xml
 from tests.processes import fresh_database, run_payhub, table_rows
 from tests.risk.aml_helpers import PAN, Ledger, raise_alert
@@ -116,3 +119,36 @@ def test_a_case_and_a_report_from_the_command_line(aml: Aml) -> None:
             "draft",
         ),
     }
+
+
+def test_monitoring_from_the_command_line(aml: Aml) -> None:
+    async def setup(db: Database) -> list[str]:
+        # Ten small payments a minute apart, an hour ago: settled, and one burst.
+        ids = []
+        start = datetime.now(UTC) - timedelta(hours=1)
+        for n in range(10):
+            with use_clock(FrozenClock(start + timedelta(minutes=n))):
+                payment = {
+                    "id": new_id("pay"),
+                    "customer": "cus_burst",
+                    "payment_method": "card_x",
+                    "amount_captured": 1_000,
+                    "currency": "CNY",
+                }
+                await db.transact(
+                    lambda sql, p=payment: events.emit(  # type: ignore[misc]
+                        sql, type="payment.succeeded", merchant_id="mer_x", data={"object": p}
+                    )
+                )
+                ids.append(payment["id"])
+        return ids
+
+    ids = aml.db(setup)
+    out = aml.run("aml", "monitor", "--once")
+    assert "Processed 10 event(s) (10 transaction(s)): 1 alert(s) raised, 0 revised." in out
+    assert "Coverage 100.00%: 10 of 10 money-moving event(s); 0 waiting." in out
+    again = aml.run("aml", "monitor", "--once")  # a new process: replays, raises nothing
+    assert "Processed 0 event(s) (0 transaction(s)): 0 alert(s) raised, 0 revised; 10 " in again
+    listed = aml.run("aml", "alerts", "--source", "monitoring")
+    assert "high_frequency_small" in listed and "cus_burst" in listed
+    assert len(ids) == 10

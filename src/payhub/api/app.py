@@ -28,6 +28,7 @@ from payhub.merchants.routes import router as merchants_router
 from payhub.payments.routes import router as payments_router
 from payhub.risk.cases.routes import router as risk_cases_router
 from payhub.risk.decisions.routes import router as risk_decisions_router
+from payhub.risk.monitoring.routes import router as risk_monitoring_router
 from payhub.risk.reports.routes import router as risk_reports_router
 from payhub.risk.sanctions.routes import router as sanctions_router
 from payhub.routing.routes import router as routing_router
@@ -97,6 +98,7 @@ def create_app(
     app.include_router(sanctions_router)
     app.include_router(risk_cases_router)
     app.include_router(risk_reports_router)
+    app.include_router(risk_monitoring_router)
     app.include_router(ledger_router)
 
     @app.get("/healthz", tags=["health"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 import threading
+from datetime import datetime
 
 from payhub.core import clock
 
@@ -49,6 +50,15 @@ def new_id(prefix: str) -> str:
             _last_rand = secrets.randbits(79)  # headroom so increments rarely wrap
         rand = _last_rand
     return f"{prefix}_{_encode(ms, 10)}{_encode(rand, 16)}"
+
+
+def id_floor(prefix: str, moment: datetime) -> str:
+    """An id below every id with this prefix made at or after `moment` (and above those made
+    before its millisecond): a bound for reading time-sorted ids by time."""
+    if not _PREFIX.fullmatch(prefix):
+        raise ValueError(f"bad id prefix {prefix!r}")
+    ms = max(0, int(moment.timestamp() * 1000))
+    return f"{prefix}_{_encode(ms, 10)}{'0' * 16}"
 
 
 def id_pattern(prefix: str) -> re.Pattern[str]:

@@ -10,6 +10,7 @@ from payhub.merchants import models as _merchants  # noqa: F401
 from payhub.payments import models as _payments  # noqa: F401
 from payhub.risk.cases import models as _risk_cases  # noqa: F401
 from payhub.risk.decisions import models as _risk_decisions  # noqa: F401
+from payhub.risk.monitoring import models as _risk_monitoring  # noqa: F401
 from payhub.risk.reports import models as _risk_reports  # noqa: F401
 from payhub.risk.sanctions import models as _sanctions  # noqa: F401
 from payhub.routing import models as _routing  # noqa: F401

@@ -5,7 +5,8 @@ idempotent by `dedup_key`: the insert does nothing when the key is taken, and th
 already raised under it is returned. Two writers racing with one key end with one alert:
 the second insert waits on the unique index for the first transaction, then finds its row.
 `defer_inline_alert` is the decision's hook: the same insert, deferred with the unit's
-other writes, so a payment sent to review costs no extra round trip.
+other writes, so a payment sent to review costs no extra round trip. `revise_alert` stores
+a later revision of an open alert (the monitor's finding grew: more transactions).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,6 +40,35 @@ _INSERT = {
 _INSERT_RETURNING = {name: stmt.returning(_ALERTS.c.id) for name, stmt in _INSERT.items()}
 _BY_ID = select(_ALERTS).where(_ALERTS.c.id == bindparam("id"))
 _BY_KEY = select(_ALERTS).where(_ALERTS.c.dedup_key == bindparam("dedup_key"))
+# Only an open alert takes a revision, and only a newer one: an alert in a case or closed
+# is what an officer worked on, and is not changed underneath them.
+_REVISE = (
+    update(_ALERTS)
+    .where(
+        _ALERTS.c.dedup_key == bindparam("key"),
+        _ALERTS.c.status == "open",
+        _ALERTS.c.revision < bindparam("new_revision"),
+    )
+    .values(
+        score=bindparam("new_score"),
+        explanation=bindparam("new_explanation"),
+        transaction_ids=bindparam("new_transaction_ids"),
+        evidence=bindparam("new_evidence"),
+        revision=bindparam("new_revision"),
+        updated_at=bindparam("now"),
+    )
+    .returning(*_ALERTS.c)
+)
+_OF_SUBJECT = (
+    select(_ALERTS)
+    .where(
+        _ALERTS.c.subject_id == bindparam("subject_id"),
+        _ALERTS.c.source == bindparam("source"),
+        _ALERTS.c.typology == bindparam("typology"),
+    )
+    .order_by(_ALERTS.c.id.desc())
+    .limit(bindparam("limit"))
+)
 
 _TYPOLOGY = re.compile(r"[a-z0-9][a-z0-9_.:+-]*(,[a-z0-9][a-z0-9_.:+-]*)*")
 _TRANSACTION = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -62,6 +92,7 @@ class AlertView:
     case_id: str | None
     created_at: datetime
     updated_at: datetime
+    revision: int = 1
 
     @classmethod
     def of(cls, row: Row) -> AlertView:
@@ -73,6 +104,28 @@ class AlertView:
 
 def _bad(param: str, detail: str) -> PayHubError:
     return PayHubError("validation_error", param=param, detail=detail)
+
+
+def _checked_finding(
+    score: int, explanation: str, transaction_ids: Sequence[str], evidence: Mapping[str, Any]
+) -> list[str]:
+    """What was found (a new alert's or a revision's); the transaction ids, each once."""
+    if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 100:
+        raise _bad("score", "an integer from 0 to 100")
+    if not isinstance(explanation, str) or not 1 <= len(explanation) <= 2000:
+        raise _bad("explanation", "1-2000 characters")
+    ids = list(transaction_ids)
+    if len(ids) > MAX_TRANSACTIONS or not all(
+        isinstance(t, str) and _TRANSACTION.fullmatch(t) for t in ids
+    ):
+        raise _bad("transaction_ids", f"at most {MAX_TRANSACTIONS} ids")
+    try:
+        size = len(json.dumps(dict(evidence), ensure_ascii=False))
+    except (TypeError, ValueError):
+        raise _bad("evidence", "a JSON object") from None
+    if size > MAX_EVIDENCE_BYTES:
+        raise _bad("evidence", f"at most {MAX_EVIDENCE_BYTES} bytes of JSON")
+    return list(dict.fromkeys(ids))
 
 
 def _checked(
@@ -96,21 +149,7 @@ def _checked(
         raise _bad("subject_type", "customer, merchant, account or card")
     if not isinstance(subject_id, str) or not 1 <= len(subject_id) <= 80:
         raise _bad("subject_id", "1-80 characters")
-    if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 100:
-        raise _bad("score", "an integer from 0 to 100")
-    if not isinstance(explanation, str) or not 1 <= len(explanation) <= 2000:
-        raise _bad("explanation", "1-2000 characters")
-    ids = list(transaction_ids)
-    if len(ids) > MAX_TRANSACTIONS or not all(
-        isinstance(t, str) and _TRANSACTION.fullmatch(t) for t in ids
-    ):
-        raise _bad("transaction_ids", f"at most {MAX_TRANSACTIONS} ids")
-    try:
-        size = len(json.dumps(dict(evidence), ensure_ascii=False))
-    except (TypeError, ValueError):
-        raise _bad("evidence", "a JSON object") from None
-    if size > MAX_EVIDENCE_BYTES:
-        raise _bad("evidence", f"at most {MAX_EVIDENCE_BYTES} bytes of JSON")
+    ids = _checked_finding(score, explanation, transaction_ids, evidence)
     if dedup_key is not None and (not isinstance(dedup_key, str) or not 1 <= len(dedup_key) <= 200):
         raise _bad("dedup_key", "1-200 characters")
     now = clock.now()
@@ -122,9 +161,10 @@ def _checked(
         "subject_id": subject_id,
         "score": score,
         "explanation": explanation,
-        "transaction_ids": list(dict.fromkeys(ids)),
+        "transaction_ids": ids,
         "evidence": dict(evidence),
         "dedup_key": dedup_key,
+        "revision": 1,
         "status": "open",
         "case_id": None,
         "created_at": now,
@@ -171,6 +211,53 @@ async def raise_alert(
     row = await sql.one(_BY_ID, id=values["id"])
     assert row is not None
     return AlertView.of(row)
+
+
+async def revise_alert(
+    tx: AsyncSession | Sql,
+    *,
+    dedup_key: str,
+    revision: int,
+    score: int,
+    explanation: str,
+    transaction_ids: Sequence[str],
+    evidence: Mapping[str, Any],
+) -> AlertView | None:
+    """Store revision `revision` of the open alert raised under `dedup_key`: its score,
+    explanation, transactions and evidence replace the stored ones. None, and nothing
+    written, when no open alert has the key (none was raised, or it is in a case or closed:
+    raise a follow-up instead) or the stored revision is not older. Not audited, as raising
+    is not: the alert's own fields say what the source saw, and case work is audited."""
+    ids = _checked_finding(score, explanation, transaction_ids, evidence)
+    if isinstance(revision, bool) or not isinstance(revision, int) or revision < 2:
+        raise _bad("revision", "an integer above 1")
+    sql = await as_sql(tx)
+    row = await sql.one(
+        _REVISE,
+        key=dedup_key,
+        new_revision=revision,
+        new_score=score,
+        new_explanation=explanation,
+        new_transaction_ids=ids,
+        new_evidence=dict(evidence),
+        now=clock.now(),
+    )
+    return AlertView.of(row) if row is not None else None
+
+
+async def alert_by_key(tx: AsyncSession | Sql, dedup_key: str) -> AlertView | None:
+    row = await (await as_sql(tx)).one(_BY_KEY, dedup_key=dedup_key)
+    return AlertView.of(row) if row is not None else None
+
+
+async def alerts_of_subject(
+    tx: AsyncSession | Sql, *, source: Source, subject_id: str, typology: str, limit: int = 20
+) -> list[AlertView]:
+    """The newest alerts of one source, typology and subject."""
+    rows = await (await as_sql(tx)).all(
+        _OF_SUBJECT, subject_id=subject_id, source=source, typology=typology, limit=limit
+    )
+    return [AlertView.of(r) for r in rows]
 
 
 async def defer_inline_alert(

@@ -13,12 +13,14 @@ from rich.table import Table
 from payhub.clikit import console, in_transaction, when
 from payhub.risk.cases import alerts, service
 from payhub.risk.cases.models import DISPOSITIONS
+from payhub.risk.monitoring.cli import monitor
 from payhub.risk.reports.cli import reports_app
 
 aml_app = typer.Typer(help="AML: alerts, cases and regulatory reports.", no_args_is_help=True)
 cases_app = typer.Typer(help="Cases: open, assign, comment, close.", no_args_is_help=True)
 aml_app.add_typer(cases_app, name="cases")
 aml_app.add_typer(reports_app, name="reports")
+aml_app.command("monitor")(monitor)
 
 
 @aml_app.command("alerts")

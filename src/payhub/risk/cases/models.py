@@ -67,6 +67,8 @@ class RiskAlert(Base):
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON())
     # The raiser's key: the same key again returns the alert already raised.
     dedup_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # 1 when raised; + 1 each time its source revised it (more transactions, same finding).
+    revision: Mapped[int] = mapped_column(server_default="1")
     status: Mapped[str] = mapped_column(String(10))
     case_id: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime]

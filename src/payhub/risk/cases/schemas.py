@@ -69,6 +69,7 @@ class AlertOut(BaseModel):
     transactions: list[str]
     evidence: dict[str, Any]
     dedup_key: str | None
+    revision: int = Field(description="1 when raised; + 1 each time its source revised it.")
     status: str
     case: str | None
     created_at: str
@@ -87,6 +88,7 @@ class AlertOut(BaseModel):
             transactions=a.transaction_ids,
             evidence=a.evidence,
             dedup_key=a.dedup_key,
+            revision=a.revision,
             status=a.status,
             case=a.case_id,
             created_at=to_rfc3339(a.created_at),

@@ -4,7 +4,9 @@
 per typology (fan-in, fan-out, cycle, scatter-gather, gather-scatter, rapid in-and-out,
 dormant-then-active, many-to-one collection, high-frequency small amounts, location
 anomaly); `engine.Monitor` runs every transaction through them and hands back alerts with
-their evidence. Pure and in-process: no tables, no I/O (docs/aml.md).
+their evidence. Pure and in-process: no tables, no I/O (docs/aml.md). `consumer` (with
+`tasks`, `routes`, `cli` and its cursor table in `models`) is the glue that feeds it the
+platform's outbox and stores its alerts.
 """
 
 from payhub.risk.monitoring.alerts import Alert, Evidence
