@@ -481,3 +481,74 @@ def test_the_command_adds_the_measurements_under_keys_of_their_own(tmp_path: Pat
     )
     assert refused.returncode == 2
     assert "--processes takes positive integers" in " ".join(refused.stderr.split())
+
+
+@pytest.mark.skipif(POSTGRES, reason="no database involved; run once")
+def test_the_command_replays_under_several_seeds(tmp_path: Path) -> None:
+    scenario = tmp_path / "tiny.json"
+    scenario.write_text(json.dumps(_world()), encoding="utf-8")
+    out, chart = tmp_path / "out" / "tiny.json", tmp_path / "out" / "tiny.png"
+    done = run_payhub(
+        "bench",
+        "routing",
+        "--scenario",
+        str(scenario),
+        "--strategies",
+        "static,sr_v3,payhub,oracle",
+        "--payments",
+        "120",
+        "--seeds",
+        "2",
+        "--no-timing",
+        "--json",
+        str(out),
+        "--chart",
+        str(chart),
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    # The single-seed figures are those of the first seed: the scenario's own.
+    single = bench.report(
+        scenario_from_data(_world()),
+        {
+            name: replay(
+                scenario_from_data(_world()),
+                strategy_router(name),
+                name=name,
+                payments=generate_payments(scenario_from_data(_world()), 120),
+            )
+            for name in ("static", "sr_v3", "payhub", "oracle")
+        },
+    )
+    assert figures["strategies"] == single["strategies"]
+    block = figures["seeds"]
+    assert block["seeds"] == [11, 12]
+    assert block["payments"] == [120, 120]
+    assert list(block["strategies"]) == ["static", "sr_v3", "payhub", "oracle"]
+    first = round(block["strategies"]["payhub"]["approved"][0] / 120, 4)
+    assert first == figures["strategies"]["payhub"]["success_rate"]
+    pair = block["paired_success_rate"]["payhub-sr_v3"]
+    assert pair["won"] + pair["tied"] + pair["lost"] == 2
+    assert len(pair["differences"]) == 2
+    assert set(block["paired_success_rate"]) == {"payhub-sr_v3"}
+    assert block["oracle_gap_capture"] is None or block["oracle_gap_capture"]["n"] <= 2
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "out" / "tiny-paired.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "paired success difference" in done.stdout
+
+    refused = run_payhub(
+        "bench",
+        "routing",
+        "--scenario",
+        str(scenario),
+        "--seeds",
+        "1,1",
+        "--json",
+        str(out),
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}",
+        cwd=tmp_path,
+    )
+    assert refused.returncode == 2
+    assert "--seeds takes" in " ".join(refused.stderr.split())

@@ -788,6 +788,15 @@ def shipped_scenarios() -> dict[str, Path]:
     return found
 
 
+def holdout_scenarios() -> dict[str, Path]:
+    """The held-out scenarios by name (file stem): never tuned on, run only when asked."""
+    found: dict[str, Path] = {}
+    for folder in scenario_dirs():
+        for path in sorted((folder / "holdout").glob("*.json")):
+            found.setdefault(path.stem, path)
+    return found
+
+
 def find_scenario(name_or_path: str) -> Scenario:
     """A scenario file, else a benchmark scenario by name, else one of the simulator's."""
     path = Path(name_or_path)
@@ -880,8 +889,8 @@ def routing_command(
         bool,
         typer.Option(
             "--all",
-            help="Run every scenario under bench/scenarios; write routing-<name>.json and "
-            ".png into --out-dir.",
+            help="Run every tuning scenario under bench/scenarios (not the held-out ones "
+            "unless --holdout); write routing-<name>.json and .png into --out-dir.",
         ),
     ] = False,
     out_dir: Annotated[
@@ -912,6 +921,29 @@ def routing_command(
             "replay, payment by payment, one payment at a time; JSON key `fidelity`.",
         ),
     ] = None,
+    seeds: Annotated[
+        str | None,
+        typer.Option(
+            help="Replay each scenario under several world seeds: N (the scenario's seed + 0 "
+            "… N−1) or offsets k as a list (0,5,7: seed + k). The first seed gives the usual "
+            "figures; JSON key `seeds`: per strategy the mean and 95 % CI of each figure, "
+            "payhub − each baseline paired per seed (mean, CI, won/tied/lost), and the "
+            "oracle gap capture's mean and CI. With --chart also <chart>-paired.png; with "
+            "--all also routing-paired.png.",
+        ),
+    ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(min=1, help="Worker processes for the seeds after the first."),
+    ] = 2,
+    holdout: Annotated[
+        bool,
+        typer.Option(
+            "--holdout",
+            help="With --all, also run the held-out scenarios (bench/scenarios/holdout; "
+            "routing-holdout-<name>.json and .png).",
+        ),
+    ] = False,
 ) -> None:
     """Routing strategies replayed on the bank-network simulator in simulated time, all on
     the same payments and draws: success, speed, fees and double charges."""
@@ -920,6 +952,18 @@ def routing_command(
         errors.print("[red]error[/]: --strategies names no strategy")
         raise typer.Exit(2)
     measures = _measures(timing, processes, fidelity)
+    offsets: list[int] | None = None
+    if seeds is not None:
+        from payhub.bench.routing_seeds import parse_seeds
+
+        try:
+            offsets = parse_seeds(seeds)
+        except ValueError:
+            errors.print("[red]error[/]: --seeds takes a count N or offsets such as 0,1,2")
+            raise typer.Exit(2) from None
+    if holdout and not all_scenarios:
+        errors.print("[red]error[/]: --holdout goes with --all")
+        raise typer.Exit(2)
     factories, missing = resolve_strategies(names)
     unknown = [why for why in missing.values() if why.startswith("unknown strategy")]
     if unknown:
@@ -940,12 +984,22 @@ def routing_command(
         if not shipped:
             errors.print("[red]error[/]: no bench/scenarios folder here")
             raise typer.Exit(2)
-        for name, path in shipped.items():
+        if offsets is not None:
+            _bench_all_seeds(
+                shipped, holdout, factories, missing, payments, measures, offsets, jobs, out_dir
+            )
+            return
+        chosen_all: dict[str, Scenario] = {}
+        named = [*shipped.items()]
+        if holdout:
+            named += [(f"holdout-{name}", path) for name, path in holdout_scenarios().items()]
+        for name, path in named:
             try:
-                chosen = load_scenario(path)
+                chosen_all[name] = load_scenario(path)
             except ScenarioError as exc:
                 errors.print(f"[red]error[/]: {escape(str(exc))}")
                 raise typer.Exit(2) from None
+        for name, chosen in chosen_all.items():
             _bench_one(
                 chosen,
                 factories,
@@ -964,7 +1018,52 @@ def routing_command(
     except ScenarioError as exc:
         errors.print(f"[red]error[/]: {escape(str(exc))}")
         raise typer.Exit(2) from None
+    if offsets is not None:
+        from payhub.bench.routing_seeds import Target, bench_seeds
+
+        paired_chart = None if chart is None else chart.with_name(f"{chart.stem}-paired.png")
+        target = Target(chosen.name, chosen.name, chosen, json_path, chart)
+        bench_seeds([target], factories, missing, payments, measures, offsets, jobs, paired_chart)
+        return
     _bench_one(chosen, factories, missing, payments, json_path, chart, measures)
+
+
+def _bench_all_seeds(
+    shipped: Mapping[str, Path],
+    holdout: bool,
+    factories: Mapping[str, RouterFactory],
+    missing: Mapping[str, str],
+    count: int | None,
+    measures: Measures,
+    offsets: Sequence[int],
+    workers: int,
+    out_dir: Path,
+) -> None:
+    """`--all --seeds`: every tuning scenario (and with --holdout the held-out ones) under
+    every seed, then the paired chart over all of them."""
+    from payhub.bench.routing_seeds import Target, bench_seeds
+
+    found: list[Target] = []
+    named = [(name, name, path) for name, path in shipped.items()]
+    if holdout:
+        named += [
+            (f"holdout-{name}", f"{name} (held out)", path)
+            for name, path in holdout_scenarios().items()
+        ]
+    for key, label, path in named:
+        try:
+            chosen = load_scenario(path)
+        except ScenarioError as exc:
+            errors.print(f"[red]error[/]: {escape(str(exc))}")
+            raise typer.Exit(2) from None
+        found.append(
+            Target(
+                key, label, chosen, out_dir / f"routing-{key}.json", out_dir / f"routing-{key}.png"
+            )
+        )
+    bench_seeds(
+        found, factories, missing, count, measures, offsets, workers, out_dir / "routing-paired.png"
+    )
 
 
 def _measures(timing: bool, processes: str | None, fidelity: int | None) -> Measures:
