@@ -169,6 +169,14 @@ async def test_unknown_versions_and_bad_requests(client: httpx.AsyncClient) -> N
         "/v1/risk/rules/dry_run", json={"definition": DECLINE_LARGE, "version": 0}
     )
     assert both.status_code == 400
+    too_big = 2**63  # past a BIGINT: refused before it reaches the database
+    for answer in (
+        await client.get(f"/v1/risk/rules/{too_big}"),
+        await client.post(f"/v1/risk/rules/{too_big}/activate"),
+        await client.post("/v1/risk/rules/dry_run", json={"version": too_big}),
+    ):
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"]["code"] == "validation_error"
     bad_outcome = await client.get("/v1/risk/decisions", params={"outcome": "maybe"})
     assert bad_outcome.status_code == 400
     assert (await client.get("/v1/risk/decisions/pay_nothing")).status_code == 404

@@ -4,7 +4,9 @@ compliance scope only."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +31,9 @@ from payhub.risk.decisions.schemas import (
 )
 
 router = APIRouter(prefix="/v1/risk", tags=["risk"])
+
+# A version is a BIGINT: a larger number is a bad request, not a database error.
+RuleVersion = Annotated[int, Path(ge=0, le=2**63 - 1, description="0: the built-in set.")]
 
 
 @router.get("/features", response_model=FeaturesOut)
@@ -61,7 +66,7 @@ async def list_rule_versions(uow: ComplianceWork) -> Response:
 
 
 @router.get("/rules/{version}", response_model=RiskRuleSetOut)
-async def get_rule_version(version: int, uow: ComplianceWork) -> Response:
+async def get_rule_version(version: RuleVersion, uow: ComplianceWork) -> Response:
     async def work(session: AsyncSession) -> BaseModel:
         return RiskRuleSetOut.of(await service.get_version(session, version))
 
@@ -83,7 +88,7 @@ async def publish_rules(body: RiskRulesIn, uow: ComplianceWork) -> Response:
 
 
 @router.post("/rules/{version}/activate", response_model=RiskRuleSetOut)
-async def activate_rules(version: int, uow: ComplianceWork) -> Response:
+async def activate_rules(version: RuleVersion, uow: ComplianceWork) -> Response:
     """A staged version goes live, or an earlier one comes back (0: the built-in set)."""
 
     async def work(session: AsyncSession) -> tuple[BaseModel, int]:

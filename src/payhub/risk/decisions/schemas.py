@@ -42,7 +42,9 @@ class DryRunIn(StrictModel):
     definition: dict[str, Any] | None = Field(
         default=None, description="A draft rule set; or give `version`.", examples=[_EXAMPLE]
     )
-    version: int | None = Field(default=None, ge=0, description="A published (or staged) one.")
+    version: int | None = Field(
+        default=None, ge=0, le=2**63 - 1, description="A published (or staged) one."
+    )
     limit: int = Field(default=10_000, ge=1, le=50_000, description="Newest decisions replayed.")
     since: Timestamp | None = Field(default=None, description="Only decisions from then on.")
 
