@@ -11,15 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.audit import service as audit
-from payhub.core import clock
 from payhub.core.errors import PayHubError
-from payhub.db.session import RetryTransaction
 from payhub.db.sql import Sql, as_sql, table_of
+from payhub.db.versions import VersionedTable
 from payhub.routing.engine import DEFAULT_RULES, Conditions, Rule, RuleSet
 from payhub.routing.models import RoutingRuleSet
 
@@ -170,25 +168,18 @@ async def active_rules(tx: AsyncSession | Sql, *, channels: Collection[str]) -> 
     return RuleSet(row["version"], parse_rules(row["rules"], channels=channels))
 
 
+_VERSIONS = VersionedTable(
+    RoutingRuleSet, name="routing rules", not_found="routing_rules_not_found", created_by_max=40
+)
+
+
 async def active_view(session: AsyncSession) -> RuleSetView:
-    row = (
-        await session.execute(select(RoutingRuleSet).where(RoutingRuleSet.active.is_(True)))
-    ).scalar_one_or_none()
+    row = await _VERSIONS.active(session)
     return _view(row) if row is not None else default_view()
 
 
 async def list_versions(session: AsyncSession) -> list[RuleSetView]:
-    rows = (
-        await session.execute(select(RoutingRuleSet).order_by(RoutingRuleSet.version.desc()))
-    ).scalars()
-    return [_view(r) for r in rows] or [default_view()]
-
-
-async def _deactivate_all(session: AsyncSession) -> None:
-    await session.execute(
-        update(RoutingRuleSet).where(RoutingRuleSet.active.is_(True)).values(active=False)
-    )
-    await session.flush()
+    return [_view(r) for r in await _VERSIONS.newest_first(session)] or [default_view()]
 
 
 async def publish(
@@ -201,26 +192,10 @@ async def publish(
     activate: bool = True,
 ) -> RuleSetView:
     """Write the rules as the next version (active at once unless `activate` is False)."""
-    rules = parse_rules(data, channels=channels)
-    if note is not None and len(note) > 200:
-        raise PayHubError("validation_error", param="note", detail="at most 200 characters")
-    latest = (await session.execute(select(func.max(RoutingRuleSet.version)))).scalar_one()
-    if activate:
-        await _deactivate_all(session)
-    row = RoutingRuleSet(
-        version=(latest or 0) + 1,
-        rules=[rule_to_data(r) for r in rules],
-        note=note,
-        created_by=created_by,
-        active=activate,
-        created_at=clock.now(),
+    rules = [rule_to_data(r) for r in parse_rules(data, channels=channels)]
+    row = await _VERSIONS.publish(
+        session, {"rules": rules}, created_by=created_by, note=note, activate=activate
     )
-    session.add(row)
-    try:
-        await session.flush()
-    except IntegrityError:
-        # Another publisher took this version number first: start again after it.
-        raise RetryTransaction("routing rule version taken") from None
     await audit.record(
         session,
         "routing_rules.published",
@@ -238,13 +213,8 @@ async def active_version(tx: AsyncSession | Sql) -> int:
 
 async def activate(session: AsyncSession, version: int) -> RuleSetView:
     """Make an existing version the active one (a rollback, or a staged version going live)."""
-    row = await session.get(RoutingRuleSet, version, with_for_update=True)
-    if row is None:
-        raise PayHubError("routing_rules_not_found", version=version)
-    if not row.active:
-        await _deactivate_all(session)
-        row.active = True
-        await session.flush()
+    row, changed = await _VERSIONS.activate(session, version)
+    if changed:
         await audit.record(
             session, "routing_rules.activated", target_type="routing_rules", target_id=str(version)
         )

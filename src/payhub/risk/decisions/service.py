@@ -14,17 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.audit import service as audit
 from payhub.core import clock
 from payhub.core.config import get_settings
-from payhub.core.errors import PayHubError
 from payhub.core.ids import new_id
-from payhub.db.session import RetryTransaction
 from payhub.db.sql import Row, Sql, as_sql, table_of
+from payhub.db.versions import VersionedTable
 from payhub.merchants import service as merchants
 from payhub.risk.cases import alerts
 from payhub.risk.decisions.features import (
@@ -119,37 +117,25 @@ def _rule_set(version: int | None, definition: Any) -> RuleSet:
     return parsed
 
 
+_VERSIONS = VersionedTable(
+    RiskRuleSet, name="risk rules", not_found="risk_rules_not_found", created_by_max=80
+)
+
+
 async def active_view(session: AsyncSession) -> RuleSetView:
-    row = (
-        await session.execute(select(RiskRuleSet).where(RiskRuleSet.active.is_(True)))
-    ).scalar_one_or_none()
+    row = await _VERSIONS.active(session)
     return _view(row) if row is not None else builtin_view()
 
 
 async def list_versions(session: AsyncSession) -> list[RuleSetView]:
-    rows = [
-        _view(r)
-        for r in (
-            await session.execute(select(RiskRuleSet).order_by(RiskRuleSet.version.desc()))
-        ).scalars()
-    ]
+    rows = [_view(r) for r in await _VERSIONS.newest_first(session)]
     return [*rows, builtin_view(active=not any(r.active for r in rows))]
 
 
 async def get_version(session: AsyncSession, version: int) -> RuleSetView:
     if version == 0:
         return builtin_view(active=(await active_rule_set(session)).version == 0)
-    row = await session.get(RiskRuleSet, version)
-    if row is None:
-        raise PayHubError("risk_rules_not_found", version=version)
-    return _view(row)
-
-
-async def _deactivate_all(session: AsyncSession) -> None:
-    await session.execute(
-        update(RiskRuleSet).where(RiskRuleSet.active.is_(True)).values(active=False)
-    )
-    await session.flush()
+    return _view(await _VERSIONS.get(session, version))
 
 
 async def publish(
@@ -163,25 +149,13 @@ async def publish(
     """Write a rule set as the next version (live at once unless `activate` is False: then
     it waits, for a dry run, until activated)."""
     rule_set = parse_rule_set(definition)
-    if note is not None and len(note) > 200:
-        raise PayHubError("validation_error", param="note", detail="at most 200 characters")
-    latest = (await session.execute(select(func.max(RiskRuleSet.version)))).scalar_one()
-    if activate:
-        await _deactivate_all(session)
-    row = RiskRuleSet(
-        version=(latest or 0) + 1,
-        definition=rule_set_data(rule_set),
+    row = await _VERSIONS.publish(
+        session,
+        {"definition": rule_set_data(rule_set)},
+        created_by=created_by,
         note=note,
-        created_by=created_by[:80],
-        active=activate,
-        created_at=clock.now(),
+        activate=activate,
     )
-    session.add(row)
-    try:
-        await session.flush()
-    except IntegrityError:
-        # Another publisher took this version number first: start again after it.
-        raise RetryTransaction("risk rule version taken") from None
     await audit.record(
         session,
         "risk_rules.published",
@@ -196,16 +170,11 @@ async def activate(session: AsyncSession, version: int) -> RuleSetView:
     """Make a version the active one: a staged version going live, or a rollback (version
     0 goes back to the built-in rules)."""
     if version == 0:
-        await _deactivate_all(session)
+        await _VERSIONS.deactivate_all(session)
         await audit.record(session, "risk_rules.activated", target_type="risk_rules", target_id="0")
         return builtin_view()
-    row = await session.get(RiskRuleSet, version, with_for_update=True)
-    if row is None:
-        raise PayHubError("risk_rules_not_found", version=version)
-    if not row.active:
-        await _deactivate_all(session)
-        row.active = True
-        await session.flush()
+    row, changed = await _VERSIONS.activate(session, version)
+    if changed:
         await audit.record(
             session, "risk_rules.activated", target_type="risk_rules", target_id=str(version)
         )
