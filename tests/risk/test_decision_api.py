@@ -247,3 +247,52 @@ async def test_a_watch_list_match_sends_payments_to_review_and_a_confirmed_one_d
     decision = (await client.get(f"/v1/risk/decisions/{blocked['id']}")).json()
     assert decision["features"]["sanctions.customer"] == "confirmed"
     assert decision["features"]["sanctions.merchant"] == "none"
+
+
+async def test_decisions_are_listed_by_the_rule_that_fired(
+    client: httpx.AsyncClient, as_key: Any
+) -> None:
+    # Two rules whose ids differ only where a LIKE wildcard would match either: the filter
+    # must take the id literally.
+    definition = {
+        "rules": [
+            {
+                "id": "over_a",
+                "description": "Over ¥50.",
+                "score": 10,
+                "when": {"feature": "amount", "op": ">", "value": 5_000},
+            },
+            {
+                "id": "overxa",
+                "description": "Over ¥80.",
+                "score": 10,
+                "when": {"feature": "amount", "op": ">", "value": 8_000},
+            },
+        ],
+        "review_at": 50,
+        "decline_at": 90,
+    }
+    assert (await client.post("/v1/risk/rules", json={"definition": definition})).status_code == 201
+    shop = await open_shop(client, as_key)
+    token, _ = await shop.card("ICBC", "credit")
+    small = await _confirmed(shop, token, 1_000)
+    middle = [await _confirmed(shop, token, 6_000 + n) for n in range(3)]
+    large = await _confirmed(shop, token, 9_000)
+
+    ids: dict[str, str] = {}  # payment → its decision (the cursor names decisions)
+
+    async def listed(rule: str, **params: Any) -> tuple[list[str], bool]:
+        answer = await client.get("/v1/risk/decisions", params={"rule": rule, **params})
+        assert answer.status_code == 200, answer.text
+        page = answer.json()
+        ids.update({d["payment"]: d["id"] for d in page["data"]})
+        return [d["payment"] for d in page["data"]], page["has_more"]
+
+    assert await listed("over_a") == ([large["id"], *[m["id"] for m in reversed(middle)]], False)
+    assert await listed("overxa") == ([large["id"]], False)
+    assert await listed("over%") == ([], False)
+    first, more = await listed("over_a", limit=2)
+    assert first == [large["id"], middle[2]["id"]] and more is True
+    rest, more = await listed("over_a", limit=2, starting_after=ids[first[-1]])
+    assert rest == [middle[1]["id"], middle[0]["id"]] and more is False
+    assert small["id"] not in first + rest

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import Text, bindparam, cast, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.audit import service as audit
@@ -322,8 +322,9 @@ class DecisionFilter:
 async def list_decisions(
     tx: AsyncSession | Sql, filters: DecisionFilter, *, limit: int, starting_after: str | None
 ) -> tuple[list[DecisionView], bool]:
-    """Newest first; with `rule`, those where the rule fired (filtered here, not in SQL:
-    the fired list is JSON, read the same way on both databases)."""
+    """Newest first; with `rule`, those where the rule fired. The fired list is JSON: the
+    database keeps only rows whose text holds the rule's id (quoted), so a rarely fired
+    rule does not bring every row back here, and each is confirmed on the parsed list."""
     query = select(_DECISIONS).order_by(_DECISIONS.c.id.desc())
     for column, value in (
         (_DECISIONS.c.outcome, filters.outcome),
@@ -343,6 +344,11 @@ async def list_decisions(
         rows = await sql.all_once(query.limit(limit + 1))
         views = [DecisionView.of(r) for r in rows]
         return views[:limit], len(views) > limit
+    # Rule ids are ASCII identifiers (RULE_ID): their quoted form is the same in the JSON
+    # text on both databases.
+    query = query.where(
+        cast(_DECISIONS.c.fired, Text).contains(f'"{filters.rule}"', autoescape=True)
+    )
     found: list[DecisionView] = []
     cursor = starting_after
     while len(found) <= limit:
