@@ -372,7 +372,7 @@ def read_file(path: Path) -> Statement:
 
 
 def _read(source: IO[bytes]) -> Statement:
-    stream = _Stream(source)
+    stream = StatementStream(source)
     entries = list(stream.entries())
     head = stream.head()
     return Statement(
@@ -393,7 +393,7 @@ def iter_lines(source: IO[bytes], channel_id: str | None = None) -> Iterator[Sta
     """Stream a statement's booked entries as StatementLines without holding the file or the
     entries in memory. The XSD check runs as the file is read: a problem late in the file
     raises `invalid_file` after earlier lines were yielded, so collect before acting."""
-    stream = _Stream(source)
+    stream = StatementStream(source)
     for index, entry in enumerate(stream.entries()):
         if entry.status == BOOKED:
             yield line_of(entry, channel_id or stream.head().account, index)
@@ -425,9 +425,10 @@ class StatementHead:
     closing_balance: int
 
 
-class _Stream:
-    """One pass over a statement file: the head (group header, account, period, balances) as
-    it goes by, then the entries one at a time."""
+class StatementStream:
+    """One pass over a statement file: `entries()` yields the entries one at a time, and
+    `head()` (the group header, account, period and balances) is complete from the first
+    entry on. Memory stays flat whatever the file's size."""
 
     def __init__(self, source: IO[bytes]) -> None:
         self.source = source
@@ -582,7 +583,8 @@ class _Stream:
         amount = parse_amount(element.text or "", currency)
         if amount is None:
             raise invalid_file(
-                MESSAGE.value, f"{where}: an amount with more decimals than {currency} has"
+                MESSAGE.value,
+                f"{where}: not an amount in {currency} (a decimal, at most its minor unit)",
             )
         return amount
 
@@ -699,6 +701,7 @@ __all__ = [
     "Statement",
     "StatementEntry",
     "StatementHead",
+    "StatementStream",
     "from_lines",
     "iter_lines",
     "line_of",

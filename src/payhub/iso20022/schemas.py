@@ -122,20 +122,41 @@ def iterparse(
     """Stream a large file: ("start" | "end", element) events for the elements named in `tags`,
     validated against the XSD as it is read. A problem anywhere raises `invalid_file`, possibly
     after earlier events: the caller must not act on them before the stream has ended."""
+    names = [f"{{{message.namespace}}}{name}" for name in ("Document", *tags)]
+    # Not resolve_entities=False: with it, libxml2's streaming validation silently closes a
+    # truncated file. Entities are kept out by refusing any DTD at the root instead.
     events = etree.iterparse(
         source,
         events=("start", "end"),
-        tag=[f"{{{message.namespace}}}{name}" for name in tags],
+        tag=names,
         schema=schema(message),
-        resolve_entities=False,
         no_network=True,
         load_dtd=False,
         huge_tree=True,
     )
     try:
-        yield from events
+        for event, element in events:
+            if element.tag == names[0]:
+                if event == "start" and element.getroottree().docinfo.internalDTD is not None:
+                    raise invalid_file(message.value, "a document type declaration is not allowed")
+                continue
+            yield event, element
     except etree.XMLSyntaxError as error:
-        raise invalid_file(message.value, f"line {error.lineno}: {error.msg}") from None
+        raise invalid_file(message.value, _syntax_problem(error)) from None
+    if events.root is None:
+        raise invalid_file(message.value, "the file is empty")
+
+
+_WRAPPED = re.compile(r"(?:line \d+: )?b'(.*)'")
+
+
+def _syntax_problem(error: etree.XMLSyntaxError) -> str:
+    # Errors raised mid-stream arrive as "line N: b'<libxml2 message>'": unwrap them.
+    text = str(error.msg or "")
+    wrapped = _WRAPPED.fullmatch(text)
+    if wrapped:
+        text = wrapped.group(1)
+    return f"line {error.lineno}: {text}" if error.lineno else text
 
 
 def serialize(root: etree._Element, message: MessageType) -> bytes:
