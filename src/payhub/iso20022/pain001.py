@@ -120,7 +120,9 @@ def read(data: bytes) -> PaymentBatch:
     info = blocks[0]
     method = r.text(info, "PmtMtd")
     if method != "TRF":
-        raise invalid_file(MESSAGE.value, f"PmtMtd is {method}; PayHub reads credit transfers (TRF)")
+        raise invalid_file(
+            MESSAGE.value, f"PmtMtd is {method}; PayHub reads credit transfers (TRF)"
+        )
 
     created_at = parse_datetime(_need(r.text(header, "CreDtTm"), "GrpHdr/CreDtTm"))
     if created_at is None:

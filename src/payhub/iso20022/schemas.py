@@ -45,6 +45,46 @@ def _parser() -> etree.XMLParser:
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
 
 
+_PROLOG_BYTES = 64 * 1024
+_FIRST_ELEMENT = re.compile(rb"<(?![?!])")
+
+
+def check_prolog(head: bytes, message: str) -> None:
+    """Refuse, before any parsing, what a bank file never needs and a hostile one uses: a
+    document type declaration (entities; libxml2's streaming validator also mishandles
+    entity references) and encodings other than UTF-8, which would hide one from this check."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[:4] in (
+        b"\x00\x00\xfe\xff",
+        b"\xff\xfe\x00\x00",
+    ):
+        raise invalid_file(message, "ISO 20022 files are UTF-8")
+    first = _FIRST_ELEMENT.search(head)
+    prolog = head if first is None else head[: first.start()]
+    if b"<!DOCTYPE" in prolog:
+        raise invalid_file(message, "a document type declaration is not allowed")
+
+
+class _Replay(io.RawIOBase):
+    """A stream whose first bytes were already read for `check_prolog`, read again."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self._head = memoryview(head)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
 def invalid_file(message: str, problem: str) -> PayHubError:
     return PayHubError("invalid_file", message=message, problem=scrub(problem))
 
@@ -75,6 +115,7 @@ def _first_error(log: etree._ListErrorLog) -> str:
 
 def detect(data: bytes) -> MessageType:
     """The message a file holds, from its root element's namespace."""
+    check_prolog(data[:_PROLOG_BYTES], "ISO 20022")
     try:
         for _, element in etree.iterparse(
             io.BytesIO(data),
@@ -102,6 +143,7 @@ def message_of(root: etree._Element, expected: str) -> MessageType:
 
 def parse(data: bytes, message: MessageType) -> etree._Element:
     """Parse and validate a whole (small) file against its message's XSD."""
+    check_prolog(data[:_PROLOG_BYTES], message.value)
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as error:
@@ -123,10 +165,12 @@ def iterparse(
     validated against the XSD as it is read. A problem anywhere raises `invalid_file`, possibly
     after earlier events: the caller must not act on them before the stream has ended."""
     names = [f"{{{message.namespace}}}{name}" for name in ("Document", *tags)]
+    head = source.read(_PROLOG_BYTES)
+    check_prolog(head, message.value)
     # Not resolve_entities=False: with it, libxml2's streaming validation silently closes a
-    # truncated file. Entities are kept out by refusing any DTD at the root instead.
+    # truncated file. Entities are kept out by refusing any DTD up front instead.
     events = etree.iterparse(
-        source,
+        io.BufferedReader(_Replay(head, source)),
         events=("start", "end"),
         tag=names,
         schema=schema(message),
@@ -136,11 +180,8 @@ def iterparse(
     )
     try:
         for event, element in events:
-            if element.tag == names[0]:
-                if event == "start" and element.getroottree().docinfo.internalDTD is not None:
-                    raise invalid_file(message.value, "a document type declaration is not allowed")
-                continue
-            yield event, element
+            if element.tag != names[0]:
+                yield event, element
     except etree.XMLSyntaxError as error:
         raise invalid_file(message.value, _syntax_problem(error)) from None
     if events.root is None:
