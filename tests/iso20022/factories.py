@@ -37,7 +37,9 @@ def transfer(i: int, amount: int = 12_345, currency: str = "CNY") -> CreditTrans
     )
 
 
-def line(i: int, kind: StatementKind = StatementKind.CAPTURE, channel: str = "sim-a") -> StatementLine:
+def line(
+    i: int, kind: StatementKind = StatementKind.CAPTURE, channel: str = "sim-a"
+) -> StatementLine:
     return StatementLine(
         channel_id=channel,
         kind=kind,

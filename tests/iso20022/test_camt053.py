@@ -17,7 +17,7 @@ from lxml import etree
 from payhub.channels.base import StatementKind, StatementLine
 from payhub.core.errors import PayHubError
 from payhub.iso20022 import camt053
-from payhub.iso20022.camt053 import CreditDebit, Statement
+from payhub.iso20022.camt053 import Statement
 from payhub.iso20022.schemas import MessageType, schema
 from tests.iso20022.factories import IBAN, T0, line
 
@@ -132,7 +132,9 @@ _LINE = st.builds(
 
 
 @settings(max_examples=50, deadline=None)
-@given(lines=st.lists(_LINE, max_size=25), opening=st.integers(min_value=-(10**15), max_value=10**15))
+@given(
+    lines=st.lists(_LINE, max_size=25), opening=st.integers(min_value=-(10**15), max_value=10**15)
+)
 def test_any_lines_round_trip_through_camt053(lines: list[StatementLine], opening: int) -> None:
     statement = camt053.from_lines("sim-a", DAY, lines, opening, currency="KWD")
     data = camt053.write(statement)
@@ -168,7 +170,10 @@ def _good() -> bytes:
         (lambda d: d.replace(b"<Ccy>CNY</Ccy>", b""), "Ccy"),
         (lambda d: d.replace(b"<Cd>OPBD</Cd>", b"<Cd>ITBD</Cd>"), "OPBD"),
         (lambda d: d.replace(b'Ccy="CNY">1.01', b'Ccy="USD">1.01'), "currency is not the account"),
-        (lambda d: d.replace(b"<FrDtTm>2026-12-07T08:30:00Z", b"<FrDtTm>2026-12-07T08:30:00"), "UTC"),
+        (
+            lambda d: d.replace(b"<FrDtTm>2026-12-07T08:30:00Z", b"<FrDtTm>2026-12-07T08:30:00"),
+            "UTC",
+        ),
         (lambda d: b"<x/>", None),
         (
             lambda d: d.replace(
@@ -198,7 +203,12 @@ def test_a_statement_that_is_not_ours_is_read_but_not_turned_into_lines() -> Non
 
 
 def test_write_file_leaves_nothing_when_the_statement_is_invalid(tmp_path: Path) -> None:
-    bad = Statement(**{**_statement_fields(camt053.from_lines("sim-a", DAY, _lines(1), 0)), "statement_id": "S" * 36})
+    bad = Statement(
+        **{
+            **_statement_fields(camt053.from_lines("sim-a", DAY, _lines(1), 0)),
+            "statement_id": "S" * 36,
+        }
+    )
     target = tmp_path / "statement.xml"
     with pytest.raises(PayHubError):
         camt053.write_file(bad, target)

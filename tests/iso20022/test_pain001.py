@@ -80,7 +80,7 @@ def test_banks_and_accounts_take_the_iso_shape_they_are_given() -> None:
     assert txs[1].findtext(f"{member}/p:ClrSysId/p:Cd", namespaces=NS) == "CNAPS"
     assert txs[1].findtext(f"{member}/p:MmbId", namespaces=NS) == CNAPS_CODE
     assert txs[2].find("p:CdtrAgt", NS) is None
-    assert list(pain001.read(data).transfers) == list(batch([]).transfers) + [
+    assert list(pain001.read(data).transfers) == [
         CreditTransfer("e1", 100, "CNY", "A", IBAN, "DEUTDEFF"),
         CreditTransfer("e2", 100, "CNY", "B", "6217000012345", CNAPS_CODE),
         CreditTransfer("e3", 100, "CNY", "C", "6217000012346", None),
@@ -155,7 +155,9 @@ def test_any_valid_batch_round_trips_exactly(
 def test_a_local_creation_time_reads_back_as_the_same_instant_in_utc() -> None:
     shanghai = timezone(timedelta(hours=8))
     original = batch([transfer(1)])
-    local = PaymentBatch(**{**_fields(original), "created_at": datetime(2026, 12, 7, 16, 30, tzinfo=shanghai)})
+    local = PaymentBatch(
+        **{**_fields(original), "created_at": datetime(2026, 12, 7, 16, 30, tzinfo=shanghai)}
+    )
     back = pain001.read(pain001.write(local))
     assert back.created_at == datetime(2026, 12, 7, 8, 30, tzinfo=UTC)
     assert back.created_at.tzinfo is UTC
@@ -180,11 +182,19 @@ def _fields(b: PaymentBatch) -> dict[str, object]:
         ({"transfers": [transfer(1), transfer(1)]}, "transfers[1].end_to_end_id"),
         ({"transfers": [transfer(1, amount=0)]}, "transfers[0].amount"),
         ({"transfers": [transfer(1, currency="XXX")]}, "transfers[0].currency"),
-        ({"transfers": [CreditTransfer("e", 1, "CNY", "A\x01", "1234")]}, "transfers[0].creditor_name"),
-        ({"transfers": [CreditTransfer("e", 1, "CNY", "A", "1" * 35)]}, "transfers[0].creditor_account"),
+        (
+            {"transfers": [CreditTransfer("e", 1, "CNY", "A\x01", "1234")]},
+            "transfers[0].creditor_name",
+        ),
+        (
+            {"transfers": [CreditTransfer("e", 1, "CNY", "A", "1" * 35)]},
+            "transfers[0].creditor_account",
+        ),
     ],
 )
-def test_a_batch_outside_the_message_limits_is_refused(change: dict[str, object], param: str) -> None:
+def test_a_batch_outside_the_message_limits_is_refused(
+    change: dict[str, object], param: str
+) -> None:
     bad = PaymentBatch(**{**_fields(batch([transfer(1)])), **change})
     with pytest.raises(PayHubError) as caught:
         pain001.write(bad)
@@ -205,11 +215,17 @@ def _good() -> bytes:
     ("mutate", "says"),
     [
         (lambda d: d.replace(b"<NbOfTxs>2</NbOfTxs>", b"<NbOfTxs>3</NbOfTxs>", 1), "NbOfTxs"),
-        (lambda d: d.replace(b"<CtrlSum>128.45</CtrlSum>", b"<CtrlSum>128.46</CtrlSum>", 1), "CtrlSum"),
+        (
+            lambda d: d.replace(b"<CtrlSum>128.45</CtrlSum>", b"<CtrlSum>128.46</CtrlSum>", 1),
+            "CtrlSum",
+        ),
         (lambda d: d.replace(b">123.45<", b">123.456<"), "minor units"),
         (lambda d: d.replace(b'Ccy="CNY"', b'Ccy="XTS"', 1), "not a money currency"),
         (lambda d: d.replace(b"<PmtMtd>TRF</PmtMtd>", b"<PmtMtd>CHK</PmtMtd>"), "TRF"),
-        (lambda d: d.replace(b"<CreDtTm>2026-12-07T08:30:00Z", b"<CreDtTm>2026-12-07T08:30:00"), "UTC"),
+        (
+            lambda d: d.replace(b"<CreDtTm>2026-12-07T08:30:00Z", b"<CreDtTm>2026-12-07T08:30:00"),
+            "UTC",
+        ),
         (lambda d: d[: len(d) // 2], "line"),
         (lambda d: d.replace(b"pain.001.001.09", b"pain.001.001.03"), None),
         (lambda d: b"", None),
@@ -234,7 +250,9 @@ def test_a_malformed_file_is_refused_with_the_catalogue_error(mutate, says: str 
 
 
 def test_refusals_never_echo_an_account_number() -> None:
-    data = _good().replace(b"<Id>6222021234567890123</Id>", b"<Id>6222021234567890123456789012345678901234</Id>")
+    data = _good().replace(
+        b"<Id>6222021234567890123</Id>", b"<Id>6222021234567890123456789012345678901234</Id>"
+    )
     with pytest.raises(PayHubError) as caught:
         pain001.read(data)
     assert "6222021234567890123" not in caught.value.message()

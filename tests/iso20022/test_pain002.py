@@ -91,7 +91,10 @@ def test_any_report_round_trips(
 @pytest.mark.parametrize(
     ("mutate", "says"),
     [
-        (lambda d: d.replace(b"<TxSts>ACSC</TxSts>", b"<TxSts>ZZZZ</TxSts>"), "unknown status code ZZZZ"),
+        (
+            lambda d: d.replace(b"<TxSts>ACSC</TxSts>", b"<TxSts>ZZZZ</TxSts>"),
+            "unknown status code ZZZZ",
+        ),
         (lambda d: d.replace(b"<TxSts>ACSC</TxSts>", b"<TxSts>ACSCX</TxSts>"), "TxSts"),
         (lambda d: d.replace(b"<OrgnlEndToEndId>po_1</OrgnlEndToEndId>", b""), "OrgnlEndToEndId"),
         (lambda d: d.replace(b"po_2", b"po_1"), "two statuses"),
@@ -102,7 +105,10 @@ def test_any_report_round_trips(
 )
 def test_a_malformed_report_is_refused(mutate, says: str | None) -> None:  # type: ignore[no-untyped-def]
     good = pain002.write(
-        _report(TransactionStatus("po_1", PaymentStatus.ACSC), TransactionStatus("po_2", PaymentStatus.RJCT))
+        _report(
+            TransactionStatus("po_1", PaymentStatus.ACSC),
+            TransactionStatus("po_2", PaymentStatus.RJCT),
+        )
     )
     with pytest.raises(PayHubError) as caught:
         pain002.read(mutate(good))
@@ -113,7 +119,10 @@ def test_a_malformed_report_is_refused(mutate, says: str | None) -> None:  # typ
 
 def test_a_report_that_repeats_an_end_to_end_id_cannot_be_built() -> None:
     with pytest.raises(PayHubError) as caught:
-        _report(TransactionStatus("po_1", PaymentStatus.ACSC), TransactionStatus("po_1", PaymentStatus.RJCT))
+        _report(
+            TransactionStatus("po_1", PaymentStatus.ACSC),
+            TransactionStatus("po_1", PaymentStatus.RJCT),
+        )
     assert caught.value.code == "validation_error"
 
 
