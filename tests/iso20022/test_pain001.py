@@ -243,7 +243,7 @@ def test_a_malformed_file_is_refused_with_the_catalogue_error(mutate, says: str 
         pain001.read(mutate(_good()))
     error = caught.value
     assert error.code == "invalid_file"
-    assert error.status == 422
+    assert error.status == 400
     if says:
         assert says in error.message()
     assert error.message("zh").startswith("文件不是有效的")

@@ -742,7 +742,7 @@ _SPECS: tuple[ErrorSpec, ...] = (
     # Bank files (ISO 20022)
     ErrorSpec(
         "invalid_file",
-        422,
+        400,
         _T.INVALID_REQUEST,
         False,
         "The file is not a valid {message} file: {problem}",
