@@ -19,6 +19,7 @@ libxml2, validating against the XSD as it goes and keeping memory flat.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 from collections.abc import Iterable, Iterator, Sequence
@@ -306,46 +307,91 @@ def _statement_head(b: Builder, statement: Statement) -> list[etree._Element]:
 
 
 class _EntryWriter:
-    """Builds Ntry elements; the tag names are looked up once, not per entry."""
+    """Builds Ntry elements. Entries of one shape (currency, which optional parts they have)
+    differ only in their texts, so each shape is built once as a template with a marker in
+    every text that varies; an entry is a copy of its template with the texts filled in,
+    which is several times faster than building thirty elements one by one."""
+
+    _FIELDS = (
+        "amount", "direction", "status", "booked", "value_date", "channel_ref", "kind", "fee",
+        "fee_direction", "end_to_end_id", "payment_id", "authorization_ref",
+    )  # fmt: skip
 
     def __init__(self, b: Builder) -> None:
         self.b = b
         self.t = {name: b.tag(name) for name in _ENTRY_TAGS}
+        self._templates: dict[tuple[object, ...], tuple[etree._Element, list[tuple[int, int]]]] = {}
 
     def element(self, entry: StatementEntry) -> etree._Element:
+        texts = (
+            amount_text(entry.amount, entry.currency),
+            entry.credit_debit.value,
+            entry.status,
+            datetime_text(entry.booked_at),
+            entry.booked_at.astimezone(UTC).date().isoformat(),
+            entry.channel_ref,
+            entry.kind,
+            amount_text(abs(entry.fee), entry.currency),
+            (CreditDebit.DEBIT if entry.fee > 0 else CreditDebit.CREDIT).value,
+            entry.end_to_end_id,
+            entry.payment_id,
+            entry.authorization_ref,
+        )
+        shape = (entry.currency, entry.fee != 0, *(text is None for text in texts))
+        found = self._templates.get(shape)
+        if found is None:
+            found = self._templates[shape] = self._template(entry.currency, entry.fee != 0, texts)
+        template, slots = found
+        ntry = copy.deepcopy(template)
+        nodes = list(ntry.iter())
+        for node, field in slots:
+            nodes[node].text = texts[field]
+        return ntry
+
+    def _template(
+        self, currency: str, has_fee: bool, texts: tuple[str | None, ...]
+    ) -> tuple[etree._Element, list[tuple[int, int]]]:
+        markers = tuple(None if text is None else f"@{i}@" for i, text in enumerate(texts))
+        template = self._build(currency, has_fee, markers)
+        by_marker = {marker: i for i, marker in enumerate(markers) if marker is not None}
+        slots = [
+            (node, by_marker[element.text])
+            for node, element in enumerate(template.iter())
+            if element.text in by_marker
+        ]
+        return template, slots
+
+    def _build(self, currency: str, has_fee: bool, texts: tuple[str | None, ...]) -> etree._Element:
+        (amount, direction, status, booked, value_date, channel_ref, kind, fee, fee_direction,
+         end_to_end_id, payment_id, authorization_ref) = texts  # fmt: skip
         t, sub = self.t, etree.SubElement
         ntry = etree.Element(t["Ntry"], nsmap={None: self.b.ns})
-        amount = sub(ntry, t["Amt"], Ccy=entry.currency)
-        amount.text = amount_text(entry.amount, entry.currency)
-        sub(ntry, t["CdtDbtInd"]).text = entry.credit_debit.value
-        sub(sub(ntry, t["Sts"]), t["Cd"]).text = entry.status
-        sub(sub(ntry, t["BookgDt"]), t["DtTm"]).text = datetime_text(entry.booked_at)
-        sub(sub(ntry, t["ValDt"]), t["Dt"]).text = entry.booked_at.date().isoformat()
-        if entry.channel_ref is not None:
-            sub(ntry, t["AcctSvcrRef"]).text = entry.channel_ref
+        sub(ntry, t["Amt"], Ccy=currency).text = amount
+        sub(ntry, t["CdtDbtInd"]).text = direction
+        sub(sub(ntry, t["Sts"]), t["Cd"]).text = status
+        sub(sub(ntry, t["BookgDt"]), t["DtTm"]).text = booked
+        sub(sub(ntry, t["ValDt"]), t["Dt"]).text = value_date
+        if channel_ref is not None:
+            sub(ntry, t["AcctSvcrRef"]).text = channel_ref
         code = sub(ntry, t["BkTxCd"])
-        if entry.kind is not None:
+        if kind is not None:
             proprietary = sub(code, t["Prtry"])
-            sub(proprietary, t["Cd"]).text = entry.kind
+            sub(proprietary, t["Cd"]).text = kind
             sub(proprietary, t["Issr"]).text = ISSUER
-        if entry.fee:
+        if has_fee:
             record = sub(sub(ntry, t["Chrgs"]), t["Rcrd"])
-            fee = sub(record, t["Amt"], Ccy=entry.currency)
-            fee.text = amount_text(abs(entry.fee), entry.currency)
-            direction = CreditDebit.DEBIT if entry.fee > 0 else CreditDebit.CREDIT
-            sub(record, t["CdtDbtInd"]).text = direction.value
+            sub(record, t["Amt"], Ccy=currency).text = fee
+            sub(record, t["CdtDbtInd"]).text = fee_direction
             sub(record, t["ChrgInclInd"]).text = "false"
-        if entry.end_to_end_id or entry.payment_id or entry.authorization_ref:
+        references = (("PAYMENT", payment_id), ("AUTHORIZATION", authorization_ref))
+        if end_to_end_id is not None or payment_id is not None or authorization_ref is not None:
             refs = sub(sub(sub(ntry, t["NtryDtls"]), t["TxDtls"]), t["Refs"])
-            if entry.end_to_end_id is not None:
-                sub(refs, t["EndToEndId"]).text = entry.end_to_end_id
-            for kind, value in (
-                ("PAYMENT", entry.payment_id),
-                ("AUTHORIZATION", entry.authorization_ref),
-            ):
+            if end_to_end_id is not None:
+                sub(refs, t["EndToEndId"]).text = end_to_end_id
+            for reference_type, value in references:
                 if value is not None:
                     reference = sub(refs, t["Prtry"])
-                    sub(reference, t["Tp"]).text = kind
+                    sub(reference, t["Tp"]).text = reference_type
                     sub(reference, t["Ref"]).text = value
         return ntry
 
