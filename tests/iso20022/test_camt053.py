@@ -142,6 +142,7 @@ def test_any_lines_round_trip_through_camt053(lines: list[StatementLine], openin
     assert back == statement
     assert camt053.to_lines(back) == lines
     assert list(camt053.iter_lines(io.BytesIO(data))) == lines
+    assert camt053.read_lines(io.BytesIO(data), channel_id="sim-a") == lines
     assert sum(e.signed_amount - e.fee for e in back.entries) == back.closing_balance - opening
 
 

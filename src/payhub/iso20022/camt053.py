@@ -436,6 +436,12 @@ def _read(source: IO[bytes]) -> Statement:
     )
 
 
+def read_lines(source: IO[bytes], channel_id: str | None = None) -> list[StatementLine]:
+    """Every booked entry of a statement file as a StatementLine, returned only once the whole
+    file has been read and validated (the entries themselves are never all held)."""
+    return list(iter_lines(source, channel_id))
+
+
 def iter_lines(source: IO[bytes], channel_id: str | None = None) -> Iterator[StatementLine]:
     """Stream a statement's booked entries as StatementLines without holding the file or the
     entries in memory. The XSD check runs as the file is read: a problem late in the file
@@ -800,6 +806,7 @@ __all__ = [
     "line_of",
     "read",
     "read_file",
+    "read_lines",
     "schema",
     "to_lines",
     "write",
