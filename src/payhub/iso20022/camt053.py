@@ -41,7 +41,6 @@ from payhub.iso20022.schemas import (
     Reader,
     invalid_file,
     iterparse,
-    schema,
     scrub,
 )
 from payhub.iso20022.values import (
@@ -807,7 +806,6 @@ __all__ = [
     "read",
     "read_file",
     "read_lines",
-    "schema",
     "to_lines",
     "write",
     "write_file",
