@@ -280,6 +280,7 @@ def _register_subcommands() -> None:
     from payhub.bench.cli import register as register_bench
     from payhub.channels.sim.cli import sim_app
     from payhub.events.cli import events_app, webhooks_app
+    from payhub.iso20022.cli import iso20022_app
     from payhub.ledger.cli import ledger_app
     from payhub.merchants.cli import merchants_app
     from payhub.merchants.customers_cli import customers_app
@@ -302,6 +303,7 @@ def _register_subcommands() -> None:
     app.add_typer(risk_app, name="risk")
     app.add_typer(sanctions_app, name="sanctions")
     app.add_typer(aml_app, name="aml")
+    app.add_typer(iso20022_app, name="iso20022")
     register_bench(bench_app)
     register_data_keys(keys_app)
 

@@ -54,6 +54,7 @@ def test_every_entry_is_complete(code: str) -> None:
         ("service_unavailable", 503, "api", True),
         ("internal_error", 500, "api", True),
         ("payload_too_large", 413, "invalid_request", False),
+        ("invalid_file", 400, "invalid_request", False),
     ],
 )
 def test_published_codes_keep_their_meaning(

@@ -739,6 +739,15 @@ _SPECS: tuple[ErrorSpec, ...] = (
         "The bank channel did not answer in time; the outcome is being checked.",
         "银行渠道未及时响应,正在核实交易结果。",
     ),
+    # Bank files (ISO 20022)
+    ErrorSpec(
+        "invalid_file",
+        400,
+        _T.INVALID_REQUEST,
+        False,
+        "The file is not a valid {message} file: {problem}",
+        "文件不是有效的 {message} 文件:{problem}",
+    ),
 )
 
 CATALOGUE: dict[str, ErrorSpec] = {spec.code: spec for spec in _SPECS}
