@@ -88,9 +88,7 @@ async def test_the_built_in_plan_and_list_prices_are_booked_with_a_sale(
     assert ours["detail"]["fee_plan"] is None  # the built-in plan
 
     other = await open_shop(client, as_key, name="Other shop")
-    assert_error(
-        await other.me.get(f"/v1/payments/{pid}/fees"), 404, "payment_not_found"
-    )
+    assert_error(await other.me.get(f"/v1/payments/{pid}/fees"), 404, "payment_not_found")
 
 
 async def test_a_plan_assigned_prices_partial_captures_and_refunds_never_over_refunded(
@@ -121,9 +119,7 @@ async def test_a_plan_assigned_prices_partial_captures_and_refunds_never_over_re
     assert fees["channel_cost_charged"] == 13  # 20 bps of 6 334 = 12.668 → 13
 
     for amount in (1_111, 1_111):
-        refunded = await shop.me.post(
-            "/v1/refunds", json={"payment": pid, "amount": amount}
-        )
+        refunded = await shop.me.post("/v1/refunds", json={"payment": pid, "amount": amount})
         assert refunded.status_code == 201, refunded.text
     fees = await fees_of(client, pid)
     assert fees["merchant_fee_refunded"] == 8  # 24 × 2 222 / 6 334 = 8.42 → 8
@@ -226,9 +222,12 @@ async def test_invalid_plans_and_schedules_write_nothing(
     assert_error(
         await client.post(
             "/v1/channel_cost_schedules",
-            json={"channel": "partner_bank", "debit": {"bps": 1, "minimum": 9, "cap": 2},
-                  "credit": price},
-        ),  # fmt: skip
+            json={
+                "channel": "partner_bank",
+                "debit": {"bps": 1, "minimum": 9, "cap": 2},
+                "credit": price,
+            },
+        ),
         400,
         "validation_error",
     )
