@@ -301,12 +301,22 @@ def test_show_is_the_money_trail(cli: Cli, shop: Shop, paid: Paid) -> None:
     # The capture and the refund as ledger journals.
     journals = [r for r in rows if r[0].startswith(("cap_", "ref_"))]
     capture = journals[0][0]
-    assert journals == [
-        [capture, "channel:partner_bank:clearing", "30.00 CNY", ""],
-        [capture, f"merchant:{shop.merchant}:pending", "", "30.00 CNY"],
-        [f"ref_{paid.refund}", f"merchant:{shop.merchant}:pending", "10.00 CNY", ""],
-        [f"ref_{paid.refund}", "channel:partner_bank:clearing", "", "10.00 CNY"],
-    ]
+    # Each carries its fees: the platform's 0.6% of 30.00 (0.18), a third of it returned
+    # with the refund of a third; partner_bank's 20 bps (0.06), kept on the refund.
+    assert sorted(journals) == sorted(
+        [
+            [capture, "channel:partner_bank:clearing", "30.00 CNY", ""],
+            [capture, f"merchant:{shop.merchant}:pending", "", "30.00 CNY"],
+            [capture, f"merchant:{shop.merchant}:pending", "0.18 CNY", ""],
+            [capture, "platform:fees", "", "0.18 CNY"],
+            [capture, "channel:partner_bank:fees", "0.06 CNY", ""],
+            [capture, "channel:partner_bank:clearing", "", "0.06 CNY"],
+            [f"ref_{paid.refund}", f"merchant:{shop.merchant}:pending", "10.00 CNY", ""],
+            [f"ref_{paid.refund}", "channel:partner_bank:clearing", "", "10.00 CNY"],
+            [f"ref_{paid.refund}", "platform:fees", "0.06 CNY", ""],
+            [f"ref_{paid.refund}", f"merchant:{shop.merchant}:pending", "", "0.06 CNY"],
+        ]
+    )
     refunds = table_rows(cli.run("payments", "refunds", "--payment", paid.payment).stdout)
     assert [r[:3] for r in refunds] == [[paid.refund, paid.payment, "succeeded"]]
 

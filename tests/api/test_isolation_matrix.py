@@ -470,6 +470,8 @@ HIT = "hit_01M97DC3WE0MD7H9ACKEA220F5"
 RISK_ALERT = "alr_01M97DC3WE0MD7H9ACKEA220F5"
 RISK_CASE = "case_01M97DC3WE0MD7H9ACKEA220F5"
 RISK_REPORT = "rpt_01M97DC3WE0MD7H9ACKEA220F5"
+# A fee plan that exists nowhere: the plan routes are the platform's whatever the id.
+FEE_PLAN = "fpl_01M97DC3WE0MD7H9ACKEA220F5"
 
 MATRIX: dict[tuple[str, str], Case] = {
     # The interactive reference and the health check answer anyone.
@@ -755,6 +757,53 @@ MATRIX: dict[tuple[str, str], Case] = {
         lambda me, them: [Call("/v1/routing/rules/0/activate")]
     ),
     ("GET", "/v1/channels"): operator(lambda me, them: [Call("/v1/channels")]),
+    # Fee plans, channel costs and their reports: the operator's; a payment's fees, its
+    # merchant's too.
+    ("POST", "/v1/fee_plans"): operator(
+        lambda me, them: [Call("/v1/fee_plans", body={"name": "intrude", "rules": [{"bps": 1}]})]
+    ),
+    ("GET", "/v1/fee_plans"): operator(lambda me, them: [Call("/v1/fee_plans")]),
+    ("GET", "/v1/fee_plans/{plan_id}"): operator(
+        lambda me, them: [Call(f"/v1/fee_plans/{FEE_PLAN}")]
+    ),
+    ("POST", "/v1/fee_plans/{plan_id}/versions"): operator(
+        lambda me, them: [Call(f"/v1/fee_plans/{FEE_PLAN}/versions", body={"rules": [{"bps": 1}]})]
+    ),
+    ("POST", "/v1/fee_plans/{plan_id}/make_default"): operator(
+        lambda me, them: [Call(f"/v1/fee_plans/{FEE_PLAN}/make_default")]
+    ),
+    ("POST", "/v1/merchants/{merchant_id}/fee_plan"): operator(
+        lambda me, them: [Call(f"/v1/merchants/{them.merchant}/fee_plan", body={"fee_plan": None})]
+    ),
+    ("POST", "/v1/channel_cost_schedules"): operator(
+        lambda me, them: [
+            Call(
+                "/v1/channel_cost_schedules",
+                body={"channel": "partner_bank", "debit": {"bps": 1}, "credit": {"bps": 1}},
+            )
+        ]
+    ),
+    ("GET", "/v1/channel_cost_schedules"): operator(
+        lambda me, them: [Call("/v1/channel_cost_schedules")]
+    ),
+    ("GET", "/v1/channel_cost_schedules/{channel_id}"): operator(
+        lambda me, them: [Call("/v1/channel_cost_schedules/partner_bank")]
+    ),
+    ("GET", "/v1/fees/quote"): operator(
+        lambda me, them: [
+            Call(
+                "/v1/fees/quote",
+                params={"merchant": them.merchant, "amount": "1000", "channel": "partner_bank"},
+            )
+        ]
+    ),
+    ("GET", "/v1/payments/{payment_id}/fees"): merchant(
+        lambda me, them: [Call(f"/v1/payments/{them.captured}/fees", code="payment_not_found")]
+    ),
+    ("GET", "/v1/reports/fees"): operator(lambda me, them: [Call("/v1/reports/fees")]),
+    ("GET", "/v1/reports/channel_costs"): operator(
+        lambda me, them: [Call("/v1/reports/channel_costs")]
+    ),
     # Risk rules and decisions: the platform's (operator or compliance).
     ("GET", "/v1/risk/features"): operator(lambda me, them: [Call("/v1/risk/features")]),
     ("GET", "/v1/risk/rules"): operator(lambda me, them: [Call("/v1/risk/rules")]),

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 from payhub.channels.base import ChannelAdapter
 from payhub.channels.sim.adapter import SimulatedChannel, load_channels
@@ -108,6 +109,26 @@ async def balance(db: Database, code: str, currency: str = "CNY") -> int | None:
 
     result: int | None = await db.run_in_transaction(read)
     return result
+
+
+async def merchant_fees(db: Database, merchant_id: str) -> int:
+    """What the merchant's payments were charged in fees, net of fees returned on refunds
+    (each capture and refund journal books them: see payhub.settlement.fees)."""
+    return await _fee_sum(db, "merchant_fee - merchant_fee_refunded", "merchant_id", merchant_id)
+
+
+async def channel_costs(db: Database, channel_id: str) -> int:
+    """What the channel charged for its payments, net of any fee it returned."""
+    return await _fee_sum(db, "channel_cost - channel_cost_refunded", "channel_id", channel_id)
+
+
+async def _fee_sum(db: Database, expression: str, column: str, value: str) -> int:
+    statement = text(
+        f"SELECT COALESCE(SUM({expression}), 0) FROM payment_fees WHERE {column} = :value"
+    )
+    async with db.engine.connect() as conn:
+        total = (await conn.execute(statement, {"value": value})).scalar_one()
+    return int(total)
 
 
 async def count_rows(db: Database, *tables: str) -> dict[str, int]:

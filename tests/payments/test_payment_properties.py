@@ -19,7 +19,7 @@ from payhub.payments import service as steps
 from payhub.payments.channels import use_channels
 from payhub.vault import service as vault
 from payhub.vault import testcards
-from tests.payments.helpers import balance
+from tests.payments.helpers import balance, channel_costs, merchant_fees
 from tests.payments.test_unknown_outcomes import muffled_world
 
 AMOUNT = 10_000
@@ -109,6 +109,10 @@ async def test_any_sequence_ends_with_the_bank_and_the_books_agreeing(
     mapping = muffled_world()
     bank = mapping["partner_bank"]
     merchant_id, pid = await _open(db, capture_method)
+    # The platform's and the channel's accounts are shared by every example's payment.
+    fees_before = await balance(db, "platform:fees") or 0
+    clearing_before = await balance(db, "channel:partner_bank:clearing") or 0
+    cost_before = await channel_costs(db, "partner_bank")
     with use_channels(mapping):  # type: ignore[arg-type]
         await orchestrator.confirm_payment(db, pid, None)
         for op in ops:
@@ -125,7 +129,15 @@ async def test_any_sequence_ends_with_the_bank_and_the_books_agreeing(
     _bounded(row)
     net = row.amount_captured - row.amount_refunded
     assert bank.inner.network.charged_for_payment(pid) == net
-    assert (await balance(db, f"merchant:{merchant_id}:pending") or 0) == net
+    # Less the fees the captures and refunds booked, which are never more than the money
+    # captured nor returned beyond what was charged.
+    fees = await merchant_fees(db, merchant_id)
+    cost = await channel_costs(db, "partner_bank") - cost_before
+    assert 0 <= fees <= row.amount_captured and cost >= 0
+    assert (await balance(db, f"merchant:{merchant_id}:pending") or 0) == net - fees
+    assert (await balance(db, "platform:fees") or 0) - fees_before == fees
+    clearing = await balance(db, "channel:partner_bank:clearing") or 0
+    assert clearing - clearing_before == net - cost
     if row.status == "canceled":
         assert row.amount_captured == 0
         assert bank.inner.network.authorizations(payment_id=pid)[0].voided

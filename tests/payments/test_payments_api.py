@@ -18,8 +18,10 @@ from payhub.payments.channels import use_channels
 from payhub.payments.tasks import expire_lapsed_authorizations
 from tests.payments.helpers import (
     balance,
+    channel_costs,
     count_rows,
     event_types,
+    merchant_fees,
     network,
     open_shop,
     world,
@@ -115,8 +117,13 @@ async def test_manual_capture_partial_refund_and_the_money_trail(
 
     # The ledger, the simulator and PayHub agree on what the cardholder paid.
     charged = 4000 - 1500
-    assert await balance(db, "channel:partner_bank:clearing") == charged
-    assert await balance(db, f"merchant:{shop.merchant_id}:pending") == charged
+    # Less the fees booked in the same journals: the channel's 20 bps of the 4000 captured
+    # (8, kept on the refund); the platform's 0.6% (24), of which the refund returned 1500/4000
+    # (9).
+    assert await channel_costs(db, "partner_bank") == 8
+    assert await merchant_fees(db, shop.merchant_id) == 24 - 9
+    assert await balance(db, "channel:partner_bank:clearing") == charged - 8
+    assert await balance(db, f"merchant:{shop.merchant_id}:pending") == charged - 15
     assert network(channels).charged_for_payment(pid) == charged
     assert await event_types(db) == [
         "payment.processing",
@@ -145,14 +152,18 @@ async def test_automatic_capture(
     confirmed = (await shop.me.post(f"/v1/payments/{payment['id']}/confirm")).json()
     assert confirmed["status"] == "succeeded" and confirmed["channel"] == "unionpay_quick"
     assert (confirmed["amount_captured"], confirmed["amount_capturable"]) == (3500, 0)
-    assert await balance(db, "channel:unionpay_quick:clearing") == 3500
-    assert await balance(db, f"merchant:{shop.merchant_id}:pending") == 3500
+    cost = await channel_costs(db, "unionpay_quick")  # 60 bps (credit) of 3500: 21
+    assert cost == 21
+    assert await balance(db, "channel:unionpay_quick:clearing") == 3500 - cost
+    assert await balance(db, f"merchant:{shop.merchant_id}:pending") == 3500 - 21
     assert network(channels).charged_for_payment(payment["id"]) == 3500
     assert await event_types(db) == ["payment.processing", "payment.succeeded"]
     # A full refund without an amount.
     refund = await shop.me.post("/v1/refunds", json={"payment": payment["id"]})
     assert refund.json()["amount"] == 3500
-    assert await balance(db, "channel:unionpay_quick:clearing") == 0
+    # The channel keeps its fee of a refunded payment; the merchant gets its fee back.
+    assert await balance(db, "channel:unionpay_quick:clearing") == -cost
+    assert await balance(db, f"merchant:{shop.merchant_id}:pending") == 0
     assert network(channels).charged_for_payment(payment["id"]) == 0
 
 
@@ -192,7 +203,8 @@ async def test_soft_decline_falls_back_to_the_next_channel(
         ("sale", "netsunion", "approved"),
     ]
     assert network(mapping).totals(payment_id=payment["id"]).authorizations == 1
-    assert await balance(db, "channel:netsunion:clearing") == 5000
+    cost = await channel_costs(db, "netsunion")
+    assert await balance(db, "channel:netsunion:clearing") == 5000 - cost
 
 
 async def test_lost_answer_stays_processing_until_resolved(
@@ -219,7 +231,8 @@ async def test_lost_answer_stays_processing_until_resolved(
     assert shown["status"] == "succeeded" and shown["amount_captured"] == 4200
     totals = network(mapping).totals(payment_id=payment["id"])
     assert (totals.authorizations, totals.charged) == (1, 4200)
-    assert await balance(db, "channel:unionpay_quick:clearing") == 4200
+    cost = await channel_costs(db, "unionpay_quick")
+    assert await balance(db, "channel:unionpay_quick:clearing") == 4200 - cost
     attempts = (await shop.me.get(f"/v1/payments/{payment['id']}/attempts")).json()["data"]
     assert [(a["kind"], a["status"]) for a in attempts] == [("sale", "approved")]
     assert await event_types(db) == ["payment.processing", "payment.succeeded"]
@@ -356,7 +369,8 @@ async def test_concurrent_confirms_charge_once(
         assert refused == {"payment_unexpected_state"}
     assert len(network(channels).authorizations(payment_id=payment["id"])) == 1
     assert network(channels).charged_for_payment(payment["id"]) == 4200
-    assert await balance(db, f"merchant:{shop.merchant_id}:pending") == 4200
+    fees = await merchant_fees(db, shop.merchant_id)
+    assert await balance(db, f"merchant:{shop.merchant_id}:pending") == 4200 - fees
     counts = await count_rows(db, "payment_attempts", "ledger_journals")
     assert counts == {"payment_attempts": 1, "ledger_journals": 1}  # one sale
 
@@ -392,7 +406,8 @@ async def test_lapsed_authorizations_are_released(
         # The void reached the channel; only the captured 1000 is charged.
         assert network(channels).charged_for_payment(untouched["id"]) == 0
         assert network(channels).charged_for_payment(partly["id"]) == 1000
-        assert await balance(db, f"merchant:{shop.merchant_id}:pending") == 1000
+        fees = await merchant_fees(db, shop.merchant_id)
+        assert await balance(db, f"merchant:{shop.merchant_id}:pending") == 1000 - fees
         late = await shop.me.post(f"/v1/payments/{partly['id']}/capture", json={"amount": 500})
         assert late.status_code >= 400
         types = await event_types(db)

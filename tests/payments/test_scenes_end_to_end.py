@@ -21,7 +21,7 @@ from payhub.events import signing
 from payhub.payments.models import SCENES
 from payhub.vault import testcards
 from tests.events.receiver import Received, Receiver, running_receiver
-from tests.payments.helpers import NEXT_YEAR, network, open_shop
+from tests.payments.helpers import NEXT_YEAR, merchant_fees, network, open_shop
 
 # The documented payment and refund events (docs/payments.md).
 SUBSCRIBED = [
@@ -172,4 +172,5 @@ async def test_a_scene_end_to_end(
     assert charged == 8800 - 2300 + 1500
     assert network(channels).totals().charged == charged
     pending = await client.get(f"/v1/ledger/accounts/merchant:{shop.merchant_id}:pending/balance")
-    assert pending.json()["posted"] == charged
+    # Less the platform's fees, booked in the same journals.
+    assert pending.json()["posted"] == charged - await merchant_fees(db, shop.merchant_id)

@@ -27,7 +27,15 @@ from payhub.payments import orchestrator
 from payhub.payments import service as steps
 from payhub.payments.channels import use_channels
 from tests.conftest import requires_postgres
-from tests.payments.helpers import Shop, balance, event_types, network, open_shop, world
+from tests.payments.helpers import (
+    Shop,
+    balance,
+    channel_costs,
+    event_types,
+    network,
+    open_shop,
+    world,
+)
 
 CHANNELS = ("partner_bank", "unionpay_quick", "netsunion", "cross_border_acquirer")
 
@@ -132,7 +140,9 @@ async def _assert_books_agree(db: Database, shop: Shop, mapping: Any, ids: list[
     assert {a.payment_id for a in net.authorizations() if a.charged} <= set(ids)
     by_channel = net.charged_by_channel("CNY")
     for cid in CHANNELS:
-        assert (await balance(db, f"channel:{cid}:clearing") or 0) == by_channel.get(cid, 0)
+        # The channel pays us what it charged less its fee (booked with each capture).
+        owed = by_channel.get(cid, 0) - await channel_costs(db, cid)
+        assert (await balance(db, f"channel:{cid}:clearing") or 0) == owed
     assert sum(by_channel.values()) == charged_here
 
 
@@ -225,7 +235,8 @@ async def test_an_answer_never_recorded_is_recovered_and_the_payment_completes(
     attempts = (await shop.me.get(f"/v1/payments/{payment['id']}/attempts")).json()["data"]
     assert [(a["kind"], a["status"]) for a in attempts] == [("sale", "approved")]
     assert "resolved by query" in attempts[0]["raw_message"]
-    assert await balance(db, "channel:partner_bank:clearing") == 2600
+    # 2600 less partner_bank's 20 bps (5.2 → 5), booked with the capture.
+    assert await balance(db, "channel:partner_bank:clearing") == 2600 - 5
 
 
 async def test_one_change_at_a_time_while_an_answer_is_awaited(
@@ -348,4 +359,7 @@ async def test_concurrent_captures_never_capture_more_than_authorised(
     captured = 3000 * codes.count(200)
     assert captured <= 10_000 and shown["amount_captured"] == captured
     assert network(channels).charged_for_payment(pid) == captured
-    assert await balance(db, "channel:partner_bank:clearing") == captured
+    # Less partner_bank's 20 bps of everything captured, booked capture by capture.
+    cost = await channel_costs(db, "partner_bank")
+    assert cost == round(captured * 20 / 10_000)
+    assert await balance(db, "channel:partner_bank:clearing") == captured - cost

@@ -357,12 +357,21 @@ class BusinessHours:
         return self.opens <= local.time().replace(tzinfo=None) < self.closes
 
 
-def fee_for(amount: int, bps: int, fixed_minor: int = 0) -> int:
-    """`amount × bps / 10 000` rounded half-even, plus a fixed part; integers only."""
+def fee_for(
+    amount: int,
+    bps: int,
+    fixed_minor: int = 0,
+    *,
+    minimum: int = 0,
+    cap: int | None = None,
+) -> int:
+    """`amount × bps / 10 000` rounded half-even, plus a fixed part, then raised to `minimum`
+    and lowered to `cap` (None: no cap); integers only, exact for any 64-bit amount."""
     quotient, remainder = divmod(amount * bps, 10_000)
     if remainder * 2 > 10_000 or (remainder * 2 == 10_000 and quotient % 2 == 1):
         quotient += 1
-    return quotient + fixed_minor
+    fee = max(quotient + fixed_minor, minimum)
+    return fee if cap is None else min(fee, cap)
 
 
 @dataclass(frozen=True, slots=True)

@@ -559,6 +559,31 @@ _SPECS: tuple[ErrorSpec, ...] = (
         "No routing rule set has version {version}.",
         "不存在版本号为 {version} 的路由规则。",
     ),
+    # Fees
+    ErrorSpec(
+        "fee_plan_not_found",
+        404,
+        _T.INVALID_REQUEST,
+        False,
+        "No such fee plan: {plan}.",
+        "费率方案不存在:{plan}。",
+    ),
+    ErrorSpec(
+        "channel_not_found",
+        404,
+        _T.INVALID_REQUEST,
+        False,
+        "No card channel has the id {channel}.",
+        "不存在标识为 {channel} 的银行卡渠道。",
+    ),
+    ErrorSpec(
+        "fee_version_out_of_order",
+        409,
+        _T.CONFLICT,
+        False,
+        "A new version must take effect no earlier than now and than version {version} ({effective_from}).",
+        "新版本的生效时间不得早于当前时间,也不得早于版本 {version}({effective_from})。",
+    ),
     # Sanctions screening
     ErrorSpec(
         "sanctions_list_invalid",

@@ -266,6 +266,19 @@ async def update_merchant(
     return _merchant_view(row)
 
 
+async def set_fee_plan(
+    session: AsyncSession, merchant_id: str, fee_plan_id: str | None
+) -> MerchantView:
+    """Point a merchant to a fee plan (None: the platform's default); the fees module checks
+    the plan and records the change."""
+    row = await session.get(Merchant, merchant_id)
+    if row is None:
+        raise PayHubError("merchant_not_found", merchant=merchant_id)
+    row.fee_plan_id = fee_plan_id
+    await session.flush()
+    return _merchant_view(row)
+
+
 def _merchant_changes(
     row: Merchant,
     name: str | None,

@@ -54,6 +54,7 @@ from payhub.risk.decisions.features import Signals, Subject
 from payhub.routing import service as routing
 from payhub.routing.base import Context, Ranking, Result
 from payhub.routing.engine import Decision
+from payhub.settlement.fees import booking as fee_booking
 from payhub.vault import service as vault
 
 AUTHORIZATION_TTL = timedelta(days=7)
@@ -661,12 +662,16 @@ def _accounts(row: PaymentRow, *, shards: int) -> tuple[AccountSpec, AccountSpec
 
 
 async def _post(sql: Sql, row: PaymentRow, journal_id: str, amount: int, *, refund: bool) -> None:
-    clearing, pending = _accounts(row, shards=PAYMENT_ACCOUNT_SHARDS if sql.is_postgres else 1)
+    shards = PAYMENT_ACCOUNT_SHARDS if sql.is_postgres else 1
+    clearing, pending = _accounts(row, shards=shards)
     debit, credit = (pending, clearing) if refund else (clearing, pending)
+    # The merchant's fee and the channel's cost, in the same journal (payhub.settlement.fees).
+    fees = await fee_booking.book(sql, row, amount, refund=refund, shards=shards)
     spec = JournalSpec(
         postings=(
             PostingSpec(debit.code, Side.DEBIT, amount, row.currency),
             PostingSpec(credit.code, Side.CREDIT, amount, row.currency),
+            *fees.postings,
         ),
         id=journal_id,
         description=f"{'Refund' if refund else 'Capture'} of {row.id}",
@@ -679,7 +684,7 @@ async def _post(sql: Sql, row: PaymentRow, journal_id: str, amount: int, *, refu
             raise
         # The first money of this merchant or channel in this currency: open its accounts
         # (once, ever), then post.
-        await ledger.ensure_accounts(sql, [clearing, pending])
+        await ledger.ensure_accounts(sql, [clearing, pending, *fees.accounts])
         await ledger.record_journal(sql, spec)
 
 
