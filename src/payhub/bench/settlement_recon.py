@@ -161,6 +161,10 @@ async def seed_books(
             await conn.copy_records_to_table(
                 "payment_attempts", records=attempts, columns=list(_ATTEMPT_COLUMNS)
             )
+        # As autovacuum would after such a load: the planner must know the tables' size.
+        async with pg.transaction(db) as conn:
+            await conn.execute("ANALYZE payments")
+            await conn.execute("ANALYZE payment_attempts")
         return Books(day, lines)
 
     async def write(session: Any) -> None:
@@ -181,15 +185,26 @@ async def seed_books(
 
 
 async def _next_free_day(db: Database, channel_id: str) -> date:
-    """A day no earlier run of this channel has used (reruns on one database)."""
+    """A day after every earlier run and every recorded movement of this channel, so reruns
+    on one database reconcile only what they wrote."""
 
-    async def read(session: Any) -> Any:
-        return await session.scalar(
+    async def read(session: Any) -> tuple[Any, Any]:
+        run = await session.scalar(
             select(func.max(RUNS.c.statement_date)).where(RUNS.c.channel_id == channel_id)
         )
+        moved = await session.scalar(
+            select(func.max(_ATTEMPTS.c.created_at)).where(_ATTEMPTS.c.channel_id == channel_id)
+        )
+        return run, moved
 
-    latest = await db.run_in_transaction(read)
-    return date(2030, 1, 7) if latest is None else latest + timedelta(days=3)
+    run, moved = await db.run_in_transaction(read)
+    latest = date(2030, 1, 4)
+    if run is not None:
+        latest = max(latest, run)
+    if moved is not None:
+        moved_day = (datetime.fromisoformat(moved) if isinstance(moved, str) else moved).date()
+        latest = max(latest, moved_day)
+    return latest + timedelta(days=3)
 
 
 async def _copy_reference(db: Database, lines: list[StatementLine]) -> float | None:

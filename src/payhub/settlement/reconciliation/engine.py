@@ -44,6 +44,9 @@ _INSERT_BREAKS = insert(BREAKS)
 
 DEFAULT_LATE_WINDOW = timedelta(hours=1)
 DEFAULT_MATCH_WINDOW = timedelta(minutes=30)
+# How far back a statement line is looked for by reference: a line for an older movement
+# is not ours to match (it is reported missing in the ledger).
+LOOKBACK = timedelta(days=7)
 # Our attempt is committed just before the channel is asked: its line follows it, but
 # clocks differ by a little.
 _SKEW = timedelta(seconds=5)
@@ -60,7 +63,7 @@ FROM {STAGE} s
 JOIN payment_attempts a ON a.request_id = s.request_id
 JOIN payments p ON p.id = a.payment_id
 WHERE s.request_id <> '' AND a.channel_id = :channel AND a.status = 'approved'
-  AND {_MONEY} AND {_KIND} = s.kind
+  AND a.created_at >= :since AND a.created_at < :end AND {_MONEY} AND {_KIND} = s.kind
 """
 _MATCHED_TOTALS = f"""
 SELECT m.currency, COUNT(*) AS n,
@@ -218,11 +221,12 @@ async def reconcile(
     run_id: str,
     channel_id: str,
     day: date,
-    lines: Iterable[StatementLine],
+    statement: Iterable[StatementLine] | bytes,
     late_window: timedelta = DEFAULT_LATE_WINDOW,
     match_window: timedelta = DEFAULT_MATCH_WINDOW,
 ) -> Outcome:
-    """Match `lines` (the channel's statement for `day`) against our books and record the
+    """Match `statement` (the channel's statement for `day`: lines from any reader, or a
+    CSV file as received) against our books and record the
     breaks, in the caller's transaction; the run's row must exist (the caller claims it)."""
     started = time.perf_counter()
     now = clock.now()
@@ -231,7 +235,13 @@ async def reconcile(
     stage = Stage(sql)
     await stage.open()
     try:
-        outcome.lines = await stage.load(lines)
+        if isinstance(statement, bytes):
+            outcome.lines = await stage.load_csv(statement, channel_id=channel_id)
+        else:
+            outcome.lines = await stage.load(statement)
+        if not stage.postgres:
+            # SQLite joins by nested loops: the statement needs its reference indexed.
+            await stage.index(STAGE, "request_id")
         carried = [
             _Ours(
                 attempt_id=r["attempt_id"],
@@ -251,12 +261,11 @@ async def reconcile(
         await stage.insert_rows(
             CARRIED, ("attempt_id", "break_id"), [(c.attempt_id, c.carried_break) for c in carried]
         )
-        await stage.execute(_PASS_ONE, channel=channel_id)
+        await stage.execute(_PASS_ONE, channel=channel_id, since=start - LOOKBACK, end=end)
+        await stage.index(MATCHED, "line_no")
+        await stage.index(MATCHED, "attempt_id")
         if stage.postgres:
             await stage.execute(f"ANALYZE {MATCHED}")
-        else:
-            await stage.execute(f"CREATE INDEX temp.ix_{MATCHED}_line ON {MATCHED} (line_no)")
-            await stage.execute(f"CREATE INDEX temp.ix_{MATCHED}_att ON {MATCHED} (attempt_id)")
         for r in await stage.fetch(_STATEMENT_NET):
             outcome.statement_net[r["currency"]] = int(r["net"])
         for r in await stage.fetch(_MATCHED_TOTALS, start=start):

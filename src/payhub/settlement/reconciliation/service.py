@@ -159,13 +159,14 @@ async def run_statement(
     *,
     channel_id: str,
     day: date,
-    lines: Iterable[StatementLine],
+    lines: Iterable[StatementLine] | bytes,
     statement_hash: str,
     source: str = "upload",
     custody: dict[str, int] | None = None,
     late_window: timedelta = engine.DEFAULT_LATE_WINDOW,
 ) -> tuple[RunView, bool]:
-    """Reconcile one channel's statement for one day, in the caller's transaction. Returns
+    """Reconcile one channel's statement for one day (lines from any reader, or CSV bytes
+    as received), in the caller's transaction. Returns
     the run and whether it ran now: the same statement again gives the first run back; a
     different one for a day already reconciled is refused. `custody`: what the custody
     account's statement shows the channel settled that day, per currency (three-way)."""
@@ -205,7 +206,7 @@ async def run_statement(
         run_id=run_id,
         channel_id=channel_id,
         day=day,
-        lines=_checked(lines, channel_id),
+        statement=lines if isinstance(lines, bytes) else _checked(lines, channel_id),
         late_window=late_window,
     )
     difference = None
@@ -277,14 +278,12 @@ async def run_csv(
     custody: dict[str, int] | None = None,
 ) -> tuple[RunView, bool]:
     """`run_statement` for a CSV statement as received."""
-    from payhub.settlement.reconciliation.statements import read_csv
-
     check_channel(channel_id)
     return await run_statement(
         tx,
         channel_id=channel_id,
         day=day,
-        lines=read_csv(data, channel_id=channel_id),
+        lines=data,
         statement_hash=file_hash(data),
         custody=custody,
     )

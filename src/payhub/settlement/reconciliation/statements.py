@@ -66,7 +66,18 @@ def _moment(text: str, line: int) -> datetime:
 
 
 def format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def check_header(data: bytes) -> bytes:
+    """The statement without a UTF-8 byte-order mark, its header row checked."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    first = data.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", "replace")
+    if not first:
+        raise _bad(1, "the statement is empty (no header row)")
+    if tuple(c.strip() for c in first.split(",")) != COLUMNS:
+        raise _bad(1, "the header must be " + ",".join(COLUMNS))
+    return data
 
 
 def parse_rows(rows: Iterable[list[str]], *, channel_id: str) -> Iterator[StatementLine]:
