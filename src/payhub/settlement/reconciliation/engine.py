@@ -36,7 +36,7 @@ from payhub.core.ids import new_id
 from payhub.db.sql import Row, Sql, table_of
 from payhub.settlement.reconciliation.models import ReconciliationBreak, ReconciliationRun
 from payhub.settlement.reconciliation.proposals import propose, signed
-from payhub.settlement.reconciliation.staging import CARRIED, MATCHED, STAGE, Stage
+from payhub.settlement.reconciliation.staging import CARRIED, LEFT, MATCHED, STAGE, Stage
 
 RUNS = table_of(ReconciliationRun)
 BREAKS = table_of(ReconciliationBreak)
@@ -89,15 +89,16 @@ SELECT s.* FROM {STAGE} s
 WHERE NOT EXISTS (SELECT 1 FROM {MATCHED} m WHERE m.line_no = s.line_no)
 """
 _UNMATCHED_OURS = f"""
-SELECT u.id AS attempt_id, u.request_id, u.kind, u.amount, u.created_at, u.payment_id,
-       p.currency, p.authorization_ref
-FROM (
-  SELECT a.id, a.request_id, {_KIND} AS kind, a.amount, a.created_at, a.payment_id
-  FROM payment_attempts a
-  WHERE a.channel_id = :channel AND a.created_at >= :start AND a.created_at < :end
-    AND a.status = 'approved' AND {_MONEY}
-    AND NOT EXISTS (SELECT 1 FROM {MATCHED} m WHERE m.attempt_id = a.id)
-) u JOIN payments p ON p.id = u.payment_id
+SELECT a.id AS attempt_id, a.request_id, {_KIND} AS kind, a.amount, a.created_at, a.payment_id
+FROM payment_attempts a
+WHERE a.channel_id = :channel AND a.created_at >= :start AND a.created_at < :end
+  AND a.status = 'approved' AND {_MONEY}
+  AND NOT EXISTS (SELECT 1 FROM {MATCHED} m WHERE m.attempt_id = a.id)
+"""
+# The payments of what is left (a few rows): looked up by key.
+_THEIR_PAYMENTS = f"""
+SELECT p.id, p.currency, p.authorization_ref
+FROM (SELECT DISTINCT payment_id FROM {LEFT}) l JOIN payments p ON p.id = l.payment_id
 """
 _CARRIED_BREAKS = """
 SELECT b.id AS break_id, b.attempt_id, b.request_id, b.kind, b.currency, b.ledger_amount,
@@ -232,7 +233,7 @@ async def reconcile(
     now = clock.now()
     start, end = day_bounds(day)
     outcome = Outcome(run_id=run_id)
-    stage = Stage(sql)
+    stage = Stage(sql, channel_id)
     await stage.open()
     try:
         if isinstance(statement, bytes):
@@ -242,6 +243,7 @@ async def reconcile(
         if not stage.postgres:
             # SQLite joins by nested loops: the statement needs its reference indexed.
             await stage.index(STAGE, "request_id")
+        await stage.nested(True)  # a few open breaks, found by index
         carried = [
             _Ours(
                 attempt_id=r["attempt_id"],
@@ -258,6 +260,7 @@ async def reconcile(
                 _CARRIED_BREAKS, times=("occurred_at",), channel=channel_id, day=day
             )
         ]
+        await stage.nested(False)
         await stage.insert_rows(
             CARRIED, ("attempt_id", "break_id"), [(c.attempt_id, c.carried_break) for c in carried]
         )
@@ -277,20 +280,24 @@ async def reconcile(
         for m in await stage.fetch(_EXCEPTIONS, times=times, start=start):
             _classify_exception(m, breaks, closed)
         lines_left = await stage.fetch(_UNMATCHED_LINES, times=("occurred_at",))
+        left = await stage.fetch(
+            _UNMATCHED_OURS, times=("created_at",), channel=channel_id, start=start, end=end
+        )
+        await stage.insert_rows(LEFT, ("payment_id",), [(r["payment_id"],) for r in left])
+        await stage.nested(True)
+        payments = {p["id"]: p for p in await stage.fetch(_THEIR_PAYMENTS)}
         ours_left = [
             _Ours(
                 attempt_id=r["attempt_id"],
                 request_id=r["request_id"],
                 kind=r["kind"],
                 amount=int(r["amount"] or 0),
-                currency=r["currency"],
+                currency=payments[r["payment_id"]]["currency"],
                 at=r["created_at"],
                 payment_id=r["payment_id"],
-                authorization_ref=r["authorization_ref"],
+                authorization_ref=payments[r["payment_id"]]["authorization_ref"],
             )
-            for r in await stage.fetch(
-                _UNMATCHED_OURS, times=("created_at",), channel=channel_id, start=start, end=end
-            )
+            for r in left
         ]
         ours_left += [c for c in carried if c.carried_break not in closed]
         paired = _pass_two(lines_left, ours_left, match_window)
