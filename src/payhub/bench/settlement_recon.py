@@ -55,16 +55,46 @@ _PAYMENTS = table_of(Payment)
 _ATTEMPTS = table_of(PaymentAttempt)
 _MERCHANTS = table_of(Merchant)
 _PAYMENT_COLUMNS = (
-    "id", "merchant_id", "customer_id", "payment_method", "amount", "currency",
-    "amount_capturable", "amount_captured", "amount_refunded", "capture_method", "status",
-    "scene", "description", "metadata", "channel_id", "authorization_ref", "failure_code",
-    "failure_message", "authorized_at", "expires_at", "in_flight_attempt_id", "decision",
-    "created_at", "updated_at",
-)  # fmt: skip
+    "id",
+    "merchant_id",
+    "customer_id",
+    "payment_method",
+    "amount",
+    "currency",
+    "amount_capturable",
+    "amount_captured",
+    "amount_refunded",
+    "capture_method",
+    "status",
+    "scene",
+    "description",
+    "metadata",
+    "channel_id",
+    "authorization_ref",
+    "failure_code",
+    "failure_message",
+    "authorized_at",
+    "expires_at",
+    "in_flight_attempt_id",
+    "decision",
+    "created_at",
+    "updated_at",
+)
 _ATTEMPT_COLUMNS = (
-    "id", "payment_id", "kind", "channel_id", "request_id", "status", "raw_code",
-    "raw_message", "catalogue_code", "latency_ms", "amount", "refund_id", "created_at",
-)  # fmt: skip
+    "id",
+    "payment_id",
+    "kind",
+    "channel_id",
+    "request_id",
+    "status",
+    "raw_code",
+    "raw_message",
+    "catalogue_code",
+    "latency_ms",
+    "amount",
+    "refund_id",
+    "created_at",
+)
 
 
 @dataclass(slots=True)
@@ -94,36 +124,99 @@ def _movements(n: int, seed: int, day: date, channel_id: str) -> Iterator[tuple[
         refunded = rng.randint(1, amount) if refund else 0
         auth_ref = f"auth_{tag}{i:013d}"
         payment = (
-            pid, "", None, "tok_bench", amount, "CNY", 0, amount, refunded, "automatic",
-            "succeeded", "group_buy", None, "{}", channel_id, auth_ref, None, None, at, None,
-            None, None, at, at,
-        )  # fmt: skip
+            pid,
+            "",
+            None,
+            "tok_bench",
+            amount,
+            "CNY",
+            0,
+            amount,
+            refunded,
+            "automatic",
+            "succeeded",
+            "group_buy",
+            None,
+            "{}",
+            channel_id,
+            auth_ref,
+            None,
+            None,
+            at,
+            None,
+            None,
+            None,
+            at,
+            at,
+        )
         sale_req = f"req_{tag}{i:013d}s"
         attempts = [
-            (f"att_{tag}{i:013d}s", pid, "sale", channel_id, sale_req, "approved", "00", None,
-             None, 80, amount, None, at)
-        ]  # fmt: skip
+            (
+                f"att_{tag}{i:013d}s",
+                pid,
+                "sale",
+                channel_id,
+                sale_req,
+                "approved",
+                "00",
+                None,
+                None,
+                80,
+                amount,
+                None,
+                at,
+            )
+        ]
         latency = timedelta(milliseconds=rng.randint(40, 900))
         lines = [
             StatementLine(
-                channel_id, StatementKind.CAPTURE, sale_req, f"cref_{tag}{i:013d}s", auth_ref,
-                pid, amount, "CNY", fee_for(amount, FEE_BPS), at + latency,
+                channel_id,
+                StatementKind.CAPTURE,
+                sale_req,
+                f"cref_{tag}{i:013d}s",
+                auth_ref,
+                pid,
+                amount,
+                "CNY",
+                fee_for(amount, FEE_BPS),
+                at + latency,
             )
-        ]  # fmt: skip
+        ]
         if refund:
             rat = at + timedelta(seconds=rng.uniform(1, 86_398 - (at - start).total_seconds()))
             rat = min(rat, start + timedelta(seconds=86_397))
             req = f"req_{tag}{i:013d}r"
             attempts.append(
-                (f"att_{tag}{i:013d}r", pid, "refund", channel_id, req, "approved", "00", None,
-                 None, 80, refunded, None, rat)
-            )  # fmt: skip
+                (
+                    f"att_{tag}{i:013d}r",
+                    pid,
+                    "refund",
+                    channel_id,
+                    req,
+                    "approved",
+                    "00",
+                    None,
+                    None,
+                    80,
+                    refunded,
+                    None,
+                    rat,
+                )
+            )
             lines.append(
                 StatementLine(
-                    channel_id, StatementKind.REFUND, req, f"cref_{tag}{i:013d}r", auth_ref,
-                    pid, refunded, "CNY", 0, rat + latency,
+                    channel_id,
+                    StatementKind.REFUND,
+                    req,
+                    f"cref_{tag}{i:013d}r",
+                    auth_ref,
+                    pid,
+                    refunded,
+                    "CNY",
+                    0,
+                    rat + latency,
                 )
-            )  # fmt: skip
+            )
         made += len(lines)
         yield payment, attempts, lines
 
@@ -135,11 +228,18 @@ async def seed_books(
     channel would send for them."""
     merchant_id = new_id("mer")
     now = clock.now()
-    merchant = {
-        "id": merchant_id, "name": "Reconciliation bench", "legal_name": None,
-        "status": "active", "currency": "CNY", "per_payment_limit": None, "daily_limit": None,
-        "fee_plan_id": None, "metadata": {}, "created_at": now,
-    }  # fmt: skip
+    merchant: dict[str, Any] = {
+        "id": merchant_id,
+        "name": "Reconciliation bench",
+        "legal_name": None,
+        "status": "active",
+        "currency": "CNY",
+        "per_payment_limit": None,
+        "daily_limit": None,
+        "fee_plan_id": None,
+        "metadata": {},
+        "created_at": now,
+    }
     lines: list[StatementLine] = []
     payments: list[tuple[Any, ...]] = []
     attempts: list[tuple[Any, ...]] = []
@@ -153,8 +253,10 @@ async def seed_books(
             await conn.execute(
                 "INSERT INTO merchants (id, name, status, currency, metadata, created_at) "
                 "VALUES ($1, $2, 'active', 'CNY', '{}', $3)",
-                merchant_id, merchant["name"], now,
-            )  # fmt: skip
+                merchant_id,
+                merchant["name"],
+                now,
+            )
             await conn.copy_records_to_table(
                 "payments", records=payments, columns=list(_PAYMENT_COLUMNS)
             )
@@ -212,10 +314,20 @@ async def _copy_reference(db: Database, lines: list[StatementLine]) -> float | N
     if db.is_sqlite:
         return None
     records = [
-        (n, ln.kind.value, ln.request_id, ln.channel_ref, ln.authorization_ref, ln.payment_id,
-         ln.amount, ln.currency, ln.fee, ln.occurred_at)
+        (
+            n,
+            ln.kind.value,
+            ln.request_id,
+            ln.channel_ref,
+            ln.authorization_ref,
+            ln.payment_id,
+            ln.amount,
+            ln.currency,
+            ln.fee,
+            ln.occurred_at,
+        )
         for n, ln in enumerate(lines, start=1)
-    ]  # fmt: skip
+    ]
     async with pg.transaction(db) as conn:
         await conn.execute(
             "CREATE TEMP TABLE bench_copy (line_no integer, kind text, request_id text, "
@@ -306,12 +418,16 @@ async def measure(
 
 def recon_command(
     lines: Annotated[int, typer.Option(min=100, help="Statement lines to reconcile.")] = 1_000_000,
-    breaks: Annotated[int, typer.Option(min=5, help="Breaks to inject (spread over types).")] = 1000,
+    breaks: Annotated[
+        int, typer.Option(min=5, help="Breaks to inject (spread over types).")
+    ] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the books and the injection.")] = 7,
     database_url: Annotated[
         str | None, typer.Option(help="Database to run on (default: the configured one).")
     ] = None,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Write the figures here.")] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures here.")
+    ] = None,
 ) -> None:
     """Reconcile a day of N statement lines with injected breaks; score and time it."""
     url = database_url or get_settings().database_url
@@ -330,10 +446,15 @@ def recon_command(
     table.add_column("measure")
     table.add_column("value", justify="right")
     for key in (
-        "recon_seconds", "reference_seconds", "ratio_vs_reference", "recon_breaks_injected",
-        "recon_breaks_found", "recon_false_breaks", "recon_missed_breaks",
+        "recon_seconds",
+        "reference_seconds",
+        "ratio_vs_reference",
+        "recon_breaks_injected",
+        "recon_breaks_found",
+        "recon_false_breaks",
+        "recon_missed_breaks",
         "recon_timing_closed_next_day",
-    ):  # fmt: skip
+    ):
         table.add_row(key, str(result[key]))
     console.print(table)
     met = "[green]met[/]" if result["target_met"] else "[red]missed[/]"

@@ -60,7 +60,9 @@ async def test_upload_read_resolve_and_report(client: httpx.AsyncClient, db: Dat
     (ours_missing,) = (
         await client.get(f"{R}/breaks", params={"type": "missing_in_ledger"})
     ).json()["data"]
-    assert ours_missing["proposed_journal"]["postings"][0]["account"] == f"channel:{CHANNEL}:clearing"
+    assert (
+        ours_missing["proposed_journal"]["postings"][0]["account"] == f"channel:{CHANNEL}:clearing"
+    )
 
     body = {"action": "post_proposed", "reason": "the channel confirmed it"}
     path = f"{R}/breaks/{ours_missing['id']}/resolve"
@@ -106,8 +108,13 @@ async def test_bad_statements_are_catalogue_errors_and_write_nothing(
     good = to_csv(our.lines)
     before = await count_rows(db, *TABLES)
     lines = good.decode().splitlines()
-    bad_amount = "\n".join([*lines[:5], lines[5].replace(",CNY,", ",CNY,").replace(
-        f",{our.lines[4].amount},", ",-12,", 1), *lines[6:]]).encode()
+    bad_amount = "\n".join(
+        [
+            *lines[:5],
+            lines[5].replace(",CNY,", ",CNY,").replace(f",{our.lines[4].amount},", ",-12,", 1),
+            *lines[6:],
+        ]
+    ).encode()
     for data, line in (
         (b"not,a,statement\n", 1),
         (bad_amount, 6),
@@ -155,7 +162,9 @@ async def test_fetch_from_the_channel_after_real_payments(
             channels = [
                 r[0]
                 for r in await conn.execute(
-                    text("SELECT DISTINCT channel_id FROM payment_attempts WHERE status = 'approved'")
+                    text(
+                        "SELECT DISTINCT channel_id FROM payment_attempts WHERE status = 'approved'"
+                    )
                 )
             ]
         today = clock.now().date().isoformat()

@@ -50,9 +50,14 @@ def test_run_report_breaks_and_resolve(cli: Cli) -> None:
     path = cli.directory / "statement.csv"
     path.write_bytes(to_csv(injected.statement))
     day = DAY.isoformat()
-    out = flat(cli.run("recon", "run", "--channel", CHANNEL, "--date", day, "--file", str(path)).stdout)
+    out = flat(
+        cli.run("recon", "run", "--channel", CHANNEL, "--date", day, "--file", str(path)).stdout
+    )
     assert "duplicate 1, missing_on_statement 1" in out
-    report = {r[0]: r[1] for r in table_rows(cli.run("recon", "report", "--channel", CHANNEL, "--date", day).stdout)}
+    report = {
+        r[0]: r[1]
+        for r in table_rows(cli.run("recon", "report", "--channel", CHANNEL, "--date", day).stdout)
+    }
     assert report["breaks: duplicate"] == "1" and report["open breaks"] == "2"
     rows = table_rows(cli.run("recon", "breaks", "--status", "open").stdout)
     missing = next(r for r in rows if r[3] == "missing_on_statement")

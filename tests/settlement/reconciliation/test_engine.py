@@ -21,7 +21,6 @@ from payhub.settlement.reconciliation.injection import Injection, inject
 from payhub.settlement.reconciliation.statements import to_csv
 from tests.settlement.reconciliation.helpers import CHANNEL, DAY, books, breaks_of, found, run
 
-
 _DAYS = itertools.count()
 
 
@@ -58,7 +57,9 @@ async def test_breaks_carry_the_proposed_correcting_journal(db: Database) -> Non
     our = await books(db, 150)
     injected = _inject(
         our.lines,
-        Injection(missing_on_statement=1, missing_in_ledger=1, amount_mismatch=2, duplicate=1, timing=1),
+        Injection(
+            missing_on_statement=1, missing_in_ledger=1, amount_mismatch=2, duplicate=1, timing=1
+        ),
     )
     view = await run(db, DAY, to_csv(injected.statement))
     clearing = f"channel:{CHANNEL}:clearing"

@@ -58,7 +58,9 @@ async def test_post_proposed_posts_the_balanced_correction_once(db: Database) ->
     assert brk["difference"] > 0  # the channel says it owes us a capture we never saw
     view = await _resolve(db, brk["id"], "post_proposed", "channel confirmed the capture")
     assert (view.status, view.resolution, view.journal_id) == (
-        "resolved", "post_proposed", f"recon:{brk['id']}"
+        "resolved",
+        "post_proposed",
+        f"recon:{brk['id']}",
     )
     entries = await _entries(db, view.journal_id)
     amount = brk["difference"]

@@ -71,7 +71,8 @@ def run(
     channel: Annotated[str, typer.Option(help="The channel whose statement it is.")],
     day: Annotated[str, typer.Option("--date", help="The statement's day, YYYY-MM-DD (UTC).")],
     statement: Annotated[
-        Path | None, typer.Option("--file", help="A CSV statement; default: fetch it from the channel.")
+        Path | None,
+        typer.Option("--file", help="A CSV statement; default: fetch it from the channel."),
     ] = None,
     custody: Annotated[
         list[str], typer.Option(help="Three-way: custody net per currency, e.g. CNY=123456.")
@@ -145,13 +146,20 @@ def breaks(
     for b in found:
         journal = b.proposed_journal
         proposal = (
-            " / ".join(f"{p['side']} {p['account']}" for p in journal["postings"]) if journal else ""
+            " / ".join(f"{p['side']} {p['account']}" for p in journal["postings"])
+            if journal
+            else ""
         )
         table.add_row(
-            b.id, b.statement_date.isoformat(), b.channel_id, b.type,
-            b.resolution or b.status, escape(b.request_id or ""),
-            f"{b.difference:,} {b.currency}", escape(b.journal_id or proposal),
-        )  # fmt: skip
+            b.id,
+            b.statement_date.isoformat(),
+            b.channel_id,
+            b.type,
+            b.resolution or b.status,
+            escape(b.request_id or ""),
+            f"{b.difference:,} {b.currency}",
+            escape(b.journal_id or proposal),
+        )
     console.print(table)
 
 
@@ -162,7 +170,9 @@ def resolve(
     reason: Annotated[str, typer.Option(help="Why; kept with the break and audited.")],
 ) -> None:
     """Resolve a break (posting its journal when asked)."""
-    view = in_transaction(lambda s: service.resolve_break(s, break_id, action=action, reason=reason))
+    view = in_transaction(
+        lambda s: service.resolve_break(s, break_id, action=action, reason=reason)
+    )
     console.print(
         f"{view.id}: {view.resolution}"
         + (f", journal {view.journal_id}" if view.journal_id else "")

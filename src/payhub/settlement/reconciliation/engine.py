@@ -51,54 +51,56 @@ LOOKBACK = timedelta(days=7)
 # clocks differ by a little.
 _SKEW = timedelta(seconds=5)
 
-_MONEY = "a.kind IN ('sale', 'capture', 'refund')"
-_KIND = "(CASE WHEN a.kind = 'refund' THEN 'refund' ELSE 'capture' END)"
-
-_PASS_ONE = f"""
-INSERT INTO {MATCHED}
+# The statements name the temporary tables of `staging` (recon_stage, recon_matched,
+# recon_carried, recon_left) and count sales and captures as captures.
+_BY_REFERENCE = """
+INSERT INTO recon_matched
 SELECT s.line_no, s.kind, s.request_id, s.channel_ref, s.amount, s.currency, s.fee,
        s.occurred_at, a.id, a.payment_id, a.amount, p.currency, a.created_at,
        ROW_NUMBER() OVER (PARTITION BY a.id ORDER BY s.line_no)
-FROM {STAGE} s
+FROM recon_stage s
 JOIN payment_attempts a ON a.request_id = s.request_id
 JOIN payments p ON p.id = a.payment_id
 WHERE s.request_id <> '' AND a.channel_id = :channel AND a.status = 'approved'
-  AND a.created_at >= :since AND a.created_at < :end AND {_MONEY} AND {_KIND} = s.kind
+  AND a.created_at >= :since AND a.created_at < :end
+  AND a.kind IN ('sale', 'capture', 'refund')
+  AND (CASE WHEN a.kind = 'refund' THEN 'refund' ELSE 'capture' END) = s.kind
 """
-_MATCHED_TOTALS = f"""
+_MATCHED_TOTALS = """
 SELECT m.currency, COUNT(*) AS n,
        SUM(CASE WHEN m.kind = 'refund' THEN -m.amount ELSE m.amount END) AS amount
-FROM {MATCHED} m LEFT JOIN {CARRIED} c ON c.attempt_id = m.attempt_id
+FROM recon_matched m LEFT JOIN recon_carried c ON c.attempt_id = m.attempt_id
 WHERE m.n = 1 AND m.amount = m.our_amount AND m.currency = m.our_currency
   AND (m.our_at >= :start OR c.attempt_id IS NOT NULL)
 GROUP BY m.currency
 """
-_EXCEPTIONS = f"""
+_EXCEPTIONS = """
 SELECT m.*, c.break_id AS carried_break
-FROM {MATCHED} m LEFT JOIN {CARRIED} c ON c.attempt_id = m.attempt_id
+FROM recon_matched m LEFT JOIN recon_carried c ON c.attempt_id = m.attempt_id
 WHERE m.n > 1 OR m.amount <> m.our_amount OR m.currency <> m.our_currency
    OR m.our_at < :start
 """
-_STATEMENT_NET = f"""
+_STATEMENT_NET = """
 SELECT currency, COUNT(*) AS n,
        SUM(CASE WHEN kind = 'capture' THEN amount ELSE -amount END - fee) AS net
-FROM {STAGE} GROUP BY currency
+FROM recon_stage GROUP BY currency
 """
-_UNMATCHED_LINES = f"""
-SELECT s.* FROM {STAGE} s
-WHERE NOT EXISTS (SELECT 1 FROM {MATCHED} m WHERE m.line_no = s.line_no)
+_UNMATCHED_LINES = """
+SELECT s.* FROM recon_stage s
+WHERE NOT EXISTS (SELECT 1 FROM recon_matched m WHERE m.line_no = s.line_no)
 """
-_UNMATCHED_OURS = f"""
-SELECT a.id AS attempt_id, a.request_id, {_KIND} AS kind, a.amount, a.created_at, a.payment_id
+_UNMATCHED_OURS = """
+SELECT a.id AS attempt_id, a.request_id, a.amount, a.created_at, a.payment_id,
+       (CASE WHEN a.kind = 'refund' THEN 'refund' ELSE 'capture' END) AS kind
 FROM payment_attempts a
 WHERE a.channel_id = :channel AND a.created_at >= :start AND a.created_at < :end
-  AND a.status = 'approved' AND {_MONEY}
-  AND NOT EXISTS (SELECT 1 FROM {MATCHED} m WHERE m.attempt_id = a.id)
+  AND a.status = 'approved' AND a.kind IN ('sale', 'capture', 'refund')
+  AND NOT EXISTS (SELECT 1 FROM recon_matched m WHERE m.attempt_id = a.id)
 """
 # The payments of what is left (a few rows): looked up by key.
-_THEIR_PAYMENTS = f"""
+_THEIR_PAYMENTS = """
 SELECT p.id, p.currency, p.authorization_ref
-FROM (SELECT DISTINCT payment_id FROM {LEFT}) l JOIN payments p ON p.id = l.payment_id
+FROM (SELECT DISTINCT payment_id FROM recon_left) l JOIN payments p ON p.id = l.payment_id
 """
 _CARRIED_BREAKS = """
 SELECT b.id AS break_id, b.attempt_id, b.request_id, b.kind, b.currency, b.ledger_amount,
@@ -191,8 +193,12 @@ class _Breaks:
                 "channel_ref": line["channel_ref"] if line is not None else None,
                 "statement_amount": int(line["amount"]) if line is not None else None,
                 "statement_fee": fee,
-                "attempt_id": ours.attempt_id if ours is not None else (line or {}).get("attempt_id"),
-                "payment_id": ours.payment_id if ours is not None else (line or {}).get("payment_id"),
+                "attempt_id": ours.attempt_id
+                if ours is not None
+                else (line or {}).get("attempt_id"),
+                "payment_id": ours.payment_id
+                if ours is not None
+                else (line or {}).get("payment_id"),
                 "ledger_amount": our_amount,
                 "difference": difference,
                 "occurred_at": occurred_at,
@@ -264,11 +270,11 @@ async def reconcile(
         await stage.insert_rows(
             CARRIED, ("attempt_id", "break_id"), [(c.attempt_id, c.carried_break) for c in carried]
         )
-        await stage.execute(_PASS_ONE, channel=channel_id, since=start - LOOKBACK, end=end)
+        await stage.execute(_BY_REFERENCE, channel=channel_id, since=start - LOOKBACK, end=end)
         await stage.index(MATCHED, "line_no")
         await stage.index(MATCHED, "attempt_id")
         if stage.postgres:
-            await stage.execute(f"ANALYZE {MATCHED}")
+            await stage.execute("ANALYZE recon_matched")
         for r in await stage.fetch(_STATEMENT_NET):
             outcome.statement_net[r["currency"]] = int(r["net"])
         for r in await stage.fetch(_MATCHED_TOTALS, start=start):
@@ -382,9 +388,7 @@ def _start_of(day: date) -> datetime:
     return day_bounds(day)[0]
 
 
-def _pass_two(
-    lines: list[Row], ours: list[_Ours], window: timedelta
-) -> list[tuple[Row, _Ours]]:
+def _pass_two(lines: list[Row], ours: list[_Ours], window: timedelta) -> list[tuple[Row, _Ours]]:
     """One-to-one pairs by kind, amount, currency and authorisation reference, the line
     within `window` after our attempt."""
     by_key: dict[tuple[str, int, str], list[_Ours]] = defaultdict(list)
@@ -396,7 +400,10 @@ def _pass_two(
         found = [
             o
             for o in by_key.get((line["kind"], int(line["amount"]), line["currency"]), ())
-            if (line["authorization_ref"] is None or line["authorization_ref"] == o.authorization_ref)
+            if (
+                line["authorization_ref"] is None
+                or line["authorization_ref"] == o.authorization_ref
+            )
             and o.at - _SKEW <= line["occurred_at"] < o.at + window
         ]
         candidates[i] = found

@@ -54,8 +54,8 @@ class Injection:
     def spread(cls, total: int) -> Injection:
         """`total` breaks spread over the five types, plus as many lost references."""
         share, extra = divmod(total, 5)
-        counts = [share + (1 if i < extra else 0) for i in range(5)]
-        return cls(*counts, lost_references=share)
+        a, b, c, d, e = (share + (1 if i < extra else 0) for i in range(5))
+        return cls(a, b, c, d, e, lost_references=share)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +74,7 @@ class Injected:
         return {(b.type, b.request_id) for b in self.truth}
 
 
-class NotEnoughLines(ValueError):
+class NotEnoughLinesError(ValueError):
     pass
 
 
@@ -107,14 +107,18 @@ def inject(
     late_window: timedelta,
 ) -> Injected:
     """Apply `plan` to a day's true statement (lines in `[day_end - 1 day, day_end)`)."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - a reproducible injection, not a secret
     cutoff = day_end - late_window
     early = [i for i, ln in enumerate(lines) if ln.occurred_at < cutoff and ln.request_id]
     late = [i for i, ln in enumerate(lines) if ln.occurred_at >= cutoff + _EDGE and ln.request_id]
     changed_early = plan.missing_on_statement + plan.amount_mismatch + plan.duplicate
     changed_early += plan.lost_references
-    if len(early) < changed_early or len(late) < plan.timing or (plan.missing_in_ledger and not lines):
-        raise NotEnoughLines("the statement has too few lines for this injection")
+    if (
+        len(early) < changed_early
+        or len(late) < plan.timing
+        or (plan.missing_in_ledger and not lines)
+    ):
+        raise NotEnoughLinesError("the statement has too few lines for this injection")
     picked = rng.sample(early, changed_early)
     late_picked = set(rng.sample(late, plan.timing))
     cursor = 0

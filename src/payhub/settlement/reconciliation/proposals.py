@@ -47,7 +47,9 @@ def propose(
     if break_type == "amount_mismatch" and fee and difference == -fee:
         counter = fees(channel_id)
     amount = abs(difference)
-    debit, credit = (clearing(channel_id), counter) if difference > 0 else (counter, clearing(channel_id))
+    debit, credit = (
+        (clearing(channel_id), counter) if difference > 0 else (counter, clearing(channel_id))
+    )
     return {
         "postings": [
             {"account": debit, "side": "debit", "amount": amount, "currency": currency},

@@ -152,7 +152,7 @@ async def list_breaks(
     limit: Limit = 20,
     starting_after: str | None = None,
     status: str | None = None,
-    type: str | None = None,  # noqa: A002 - the API's name for it
+    type: str | None = None,
     channel: str | None = None,
     run: str | None = None,
 ) -> Response:
@@ -166,9 +166,7 @@ async def list_breaks(
     )
 
     async def work(session: AsyncSession) -> BaseModel:
-        views, more = await service.list_breaks(
-            session, filters, limit=limit, starting_after=after
-        )
+        views, more = await service.list_breaks(session, filters, limit=limit, starting_after=after)
         today = service.utc_today()
         return BreaksOut(data=[BreakOut.of(v, today) for v in views], has_more=more)
 

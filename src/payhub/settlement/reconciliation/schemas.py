@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -57,14 +57,24 @@ class RunOut(BaseModel):
     @classmethod
     def of(cls, v: RunView) -> RunOut:
         return cls(
-            id=v.id, channel=v.channel_id, date=v.statement_date.isoformat(),
-            file_hash=v.file_hash, source=v.source, status=v.status, lines=v.lines,
-            matched_count=v.matched_count, matched_amounts=v.matched_amounts,
-            statement_net=v.statement_net, breaks_found=v.breaks_found,
-            break_counts=v.break_counts, timing_closed=v.timing_closed,
-            custody_net=v.custody_net, custody_difference=v.custody_difference,
-            duration_ms=v.duration_ms, created_at=to_rfc3339(v.created_at),
-        )  # fmt: skip
+            id=v.id,
+            channel=v.channel_id,
+            date=v.statement_date.isoformat(),
+            file_hash=v.file_hash,
+            source=v.source,
+            status=v.status,
+            lines=v.lines,
+            matched_count=v.matched_count,
+            matched_amounts=v.matched_amounts,
+            statement_net=v.statement_net,
+            breaks_found=v.breaks_found,
+            break_counts=v.break_counts,
+            timing_closed=v.timing_closed,
+            custody_net=v.custody_net,
+            custody_difference=v.custody_difference,
+            duration_ms=v.duration_ms,
+            created_at=to_rfc3339(v.created_at),
+        )
 
 
 class RunsOut(BaseModel):
@@ -105,20 +115,37 @@ class BreakOut(BaseModel):
     created_at: str
 
     @classmethod
-    def of(cls, v: BreakView, today: date) -> BreakOut:
+    def of(cls, v: BreakView, today: dt.date) -> BreakOut:
         return cls(
-            id=v.id, run=v.run_id, channel=v.channel_id, date=v.statement_date.isoformat(),
-            type=v.type, status=v.status, kind=v.kind, currency=v.currency,
-            line_no=v.line_no, request_id=v.request_id, channel_ref=v.channel_ref,
-            statement_amount=v.statement_amount, statement_fee=v.statement_fee,
-            attempt=v.attempt_id, payment=v.payment_id, ledger_amount=v.ledger_amount,
-            difference=v.difference, occurred_at=to_rfc3339(v.occurred_at),
-            age_days=v.age_days(today), proposed_journal=v.proposed_journal, note=v.note,
-            resolution=v.resolution, reason=v.reason, journal=v.journal_id,
+            id=v.id,
+            run=v.run_id,
+            channel=v.channel_id,
+            date=v.statement_date.isoformat(),
+            type=v.type,
+            status=v.status,
+            kind=v.kind,
+            currency=v.currency,
+            line_no=v.line_no,
+            request_id=v.request_id,
+            channel_ref=v.channel_ref,
+            statement_amount=v.statement_amount,
+            statement_fee=v.statement_fee,
+            attempt=v.attempt_id,
+            payment=v.payment_id,
+            ledger_amount=v.ledger_amount,
+            difference=v.difference,
+            occurred_at=to_rfc3339(v.occurred_at),
+            age_days=v.age_days(today),
+            proposed_journal=v.proposed_journal,
+            note=v.note,
+            resolution=v.resolution,
+            reason=v.reason,
+            journal=v.journal_id,
             resolved_by=v.resolved_by,
             resolved_at=to_rfc3339(v.resolved_at) if v.resolved_at else None,
-            closed_by_run=v.closed_by_run_id, created_at=to_rfc3339(v.created_at),
-        )  # fmt: skip
+            closed_by_run=v.closed_by_run_id,
+            created_at=to_rfc3339(v.created_at),
+        )
 
 
 class BreaksOut(BaseModel):
@@ -146,10 +173,17 @@ class DailyReportOut(BaseModel):
     @classmethod
     def of(cls, r: DailyReport) -> DailyReportOut:
         return cls(
-            channel=r.channel_id, date=r.date.isoformat(), run=r.run_id, lines=r.lines,
-            matched_count=r.matched_count, matched_amounts=r.matched_amounts,
-            statement_net=r.statement_net, custody_difference=r.custody_difference,
-            breaks_by_type=r.breaks_by_type, timing_closed=r.timing_closed,
-            open_breaks=r.open_breaks, open_by_age=r.open_by_age,
+            channel=r.channel_id,
+            date=r.date.isoformat(),
+            run=r.run_id,
+            lines=r.lines,
+            matched_count=r.matched_count,
+            matched_amounts=r.matched_amounts,
+            statement_net=r.statement_net,
+            custody_difference=r.custody_difference,
+            breaks_by_type=r.breaks_by_type,
+            timing_closed=r.timing_closed,
+            open_breaks=r.open_breaks,
+            open_by_age=r.open_by_age,
             open_difference=r.open_difference,
-        )  # fmt: skip
+        )

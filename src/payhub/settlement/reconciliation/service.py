@@ -99,7 +99,9 @@ class BreakView:
 
 def check_channel(channel_id: str) -> str:
     if channel_id not in get_channels():
-        raise PayHubError("reconciliation_channel_unknown", param="channel", channel=channel_id[:64])
+        raise PayHubError(
+            "reconciliation_channel_unknown", param="channel", channel=channel_id[:64]
+        )
     return channel_id
 
 
@@ -188,19 +190,35 @@ async def run_statement(
     try:
         await sql.run(
             _INSERT_RUN,
-            id=run_id, channel_id=channel_id, statement_date=day, file_hash=statement_hash,
-            source=source, status="running", lines=0, matched_count=0, matched_amounts={},
-            statement_net={}, breaks_found=0, break_counts={}, timing_closed=0,
-            custody_net=None, custody_difference=None, duration_ms=0, created_at=now,
-        )  # fmt: skip
+            id=run_id,
+            channel_id=channel_id,
+            statement_date=day,
+            file_hash=statement_hash,
+            source=source,
+            status="running",
+            lines=0,
+            matched_count=0,
+            matched_amounts={},
+            statement_net={},
+            breaks_found=0,
+            break_counts={},
+            timing_closed=0,
+            custody_net=None,
+            custody_difference=None,
+            duration_ms=0,
+            created_at=now,
+        )
     except Exception as error:
         if not _is_unique_violation(error):
             raise
         # Another run of the same day got there first (it committed while we waited).
         raise PayHubError(
-            "reconciliation_run_exists", param="date", channel=channel_id,
-            date=day.isoformat(), run="in progress",
-        ) from None  # fmt: skip
+            "reconciliation_run_exists",
+            param="date",
+            channel=channel_id,
+            date=day.isoformat(),
+            run="in progress",
+        ) from None
     outcome = await engine.reconcile(
         sql,
         run_id=run_id,
@@ -239,9 +257,14 @@ async def run_statement(
         "reconciliation.run",
         target_type="reconciliation_run",
         target_id=run_id,
-        details={"channel": channel_id, "date": day.isoformat(), "lines": outcome.lines,
-                 "breaks": counts, "source": source},
-    )  # fmt: skip
+        details={
+            "channel": channel_id,
+            "date": day.isoformat(),
+            "lines": outcome.lines,
+            "breaks": counts,
+            "source": source,
+        },
+    )
     row = await sql.one(_RUN, run_id=run_id)
     assert row is not None
     return RunView.of(row), True
@@ -254,16 +277,35 @@ async def _custody_breaks(
     start, _ = day_bounds(day)
     rows = [
         {
-            "id": new_id("rcb"), "run_id": run_id, "channel_id": channel_id,
-            "statement_date": day, "type": "custody_mismatch", "status": "open",
-            "kind": "capture", "currency": cur, "line_no": None, "request_id": None,
-            "channel_ref": None, "statement_amount": None, "statement_fee": None,
-            "attempt_id": None, "payment_id": None, "ledger_amount": None,
-            "difference": diff, "occurred_at": start, "proposed_journal": None,
+            "id": new_id("rcb"),
+            "run_id": run_id,
+            "channel_id": channel_id,
+            "statement_date": day,
+            "type": "custody_mismatch",
+            "status": "open",
+            "kind": "capture",
+            "currency": cur,
+            "line_no": None,
+            "request_id": None,
+            "channel_ref": None,
+            "statement_amount": None,
+            "statement_fee": None,
+            "attempt_id": None,
+            "payment_id": None,
+            "ledger_amount": None,
+            "difference": diff,
+            "occurred_at": start,
+            "proposed_journal": None,
             "note": "the custody account's settlement differs from the statement's net",
-            "resolution": None, "reason": None, "journal_id": None, "resolved_by": None,
-            "resolved_at": None, "closed_by_run_id": None, "created_at": now, "updated_at": now,
-        }  # fmt: skip
+            "resolution": None,
+            "reason": None,
+            "journal_id": None,
+            "resolved_by": None,
+            "resolved_at": None,
+            "closed_by_run_id": None,
+            "created_at": now,
+            "updated_at": now,
+        }
         for cur, diff in differences.items()
     ]
     await sql.run_many(_INSERT_BREAKS, rows)
@@ -363,7 +405,11 @@ async def get_break(tx: AsyncSession | Sql, break_id: str) -> BreakView:
 
 
 async def list_breaks(
-    tx: AsyncSession | Sql, filters: BreakFilter, *, limit: int = 20, starting_after: str | None = None
+    tx: AsyncSession | Sql,
+    filters: BreakFilter,
+    *,
+    limit: int = 20,
+    starting_after: str | None = None,
 ) -> tuple[list[BreakView], bool]:
     query = select(BREAKS).order_by(BREAKS.c.id.desc()).limit(limit + 1)
     for column, value in (
@@ -406,17 +452,26 @@ async def resolve_break(
     journal_id = None
     if action in ("post_proposed", "write_off"):
         if view.proposed_journal is None:
-            raise PayHubError("reconciliation_no_journal", param="action", id=break_id, type=view.type)
-        spec, accounts = journal_for(break_id, view.proposed_journal, write_off=action == "write_off")
+            raise PayHubError(
+                "reconciliation_no_journal", param="action", id=break_id, type=view.type
+            )
+        spec, accounts = journal_for(
+            break_id, view.proposed_journal, write_off=action == "write_off"
+        )
         await ledger.ensure_accounts(sql, accounts)
         await ledger.record_journal(sql, spec)
         journal_id = spec.id
     now = clock.now()
     actor = audit.current_actor()
     await sql.run(
-        _RESOLVE, break_id=break_id, action=action, why=reason, journal=journal_id,
-        by=actor.name[:80], at=now,
-    )  # fmt: skip
+        _RESOLVE,
+        break_id=break_id,
+        action=action,
+        why=reason,
+        journal=journal_id,
+        by=actor.name[:80],
+        at=now,
+    )
     await audit.record(
         sql,
         "reconciliation.break_resolved",

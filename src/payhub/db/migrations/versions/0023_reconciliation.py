@@ -92,18 +92,14 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reconciliation_breaks")),
     )
-    op.create_index(
-        "ix_reconciliation_breaks_status_id", "reconciliation_breaks", ["status", "id"]
-    )
+    op.create_index("ix_reconciliation_breaks_status_id", "reconciliation_breaks", ["status", "id"])
     op.create_index(
         "ix_reconciliation_breaks_channel_id_status",
         "reconciliation_breaks",
         ["channel_id", "status"],
     )
     op.create_index("ix_reconciliation_breaks_run_id", "reconciliation_breaks", ["run_id"])
-    op.create_index(
-        "ix_reconciliation_breaks_attempt_id", "reconciliation_breaks", ["attempt_id"]
-    )
+    op.create_index("ix_reconciliation_breaks_attempt_id", "reconciliation_breaks", ["attempt_id"])
     op.create_index(
         "ix_payment_attempts_channel_id_created_at",
         "payment_attempts",
