@@ -47,6 +47,7 @@ DEFAULT_MATCH_WINDOW = timedelta(minutes=30)
 # How far back a statement line is looked for by reference: a line for an older movement
 # is not ours to match (it is reported missing in the ledger).
 LOOKBACK = timedelta(days=7)
+SMALL_STATEMENT = 20_000
 # Our attempt is committed just before the channel is asked: its line follows it, but
 # clocks differ by a little.
 _SKEW = timedelta(seconds=5)
@@ -266,7 +267,8 @@ async def reconcile(
                 _CARRIED_BREAKS, times=("occurred_at",), channel=channel_id, day=day
             )
         ]
-        await stage.nested(False)
+        # Whole-statement hash joins for a big statement; index probes for a small one.
+        await stage.nested(outcome.lines < SMALL_STATEMENT)
         await stage.insert_rows(
             CARRIED, ("attempt_id", "break_id"), [(c.attempt_id, c.carried_break) for c in carried]
         )
