@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import time
 from collections.abc import Iterator
@@ -412,6 +413,8 @@ async def measure(
         "target": f"recon_seconds ≤ {TARGET_SECONDS:g} with every break found, none false",
         "target_met": seconds <= TARGET_SECONDS and found == expected,
         "csv_bytes": len(data),
+        # Other work on the machine slows both the run and the reference alike.
+        "load_per_core": round(os.getloadavg()[0] / (os.cpu_count() or 1), 2),
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
