@@ -96,3 +96,24 @@ def test_bench_recon_writes_its_figures(cli: Cli) -> None:
     assert figures["recon_breaks_found"] == figures["recon_breaks_injected"] == 10
     assert figures["recon_false_breaks"] == 0 and figures["recon_missed_breaks"] == 0
     assert figures["recon_timing_closed_next_day"] == figures["recon_timing_injected"] == 2
+
+
+def test_statement_export(cli: Cli) -> None:
+    """The channel's own statement as CSV (this process's simulator has settled nothing):
+    the layout's header alone; refusals for an unknown channel or breaks with no lines."""
+    out = cli.directory / "partner.csv"
+    day = DAY.isoformat()
+    done = flat(
+        cli.run(
+            "recon", "statement", "--channel", "partner_bank", "--date", day, "--out", str(out)
+        ).stdout
+    )
+    assert done.startswith("0 lines written")
+    assert out.read_text().startswith("channel_id,kind,request_id,channel_ref,")
+    assert "reconciliation_channel_unknown" in cli.fail(
+        "recon", "statement", "--channel", "nobank", "--date", day, "--out", str(out)
+    )
+    assert "validation_error" in cli.fail(
+        "recon", "statement", "--channel", "partner_bank", "--date", day, "--out", str(out),
+        "--breaks", "5",
+    )  # fmt: skip

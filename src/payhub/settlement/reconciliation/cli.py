@@ -105,6 +105,56 @@ def run(
     _print_run(view, ran)
 
 
+@recon_app.command("statement")
+def statement(
+    channel: Annotated[str, typer.Option(help="The channel whose statement to fetch.")],
+    day: Annotated[str, typer.Option("--date", help="The statement's day, YYYY-MM-DD (UTC).")],
+    out: Annotated[Path, typer.Option(help="Write the CSV statement here.")],
+    breaks: Annotated[
+        int, typer.Option(min=0, help="Breaks to inject, spread over the types (tests, drills).")
+    ] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the injection.")] = 7,
+    truth: Annotated[
+        Path | None, typer.Option(help="Write what was injected here (JSON), to score a run.")
+    ] = None,
+) -> None:
+    """The channel's statement for a day as CSV (optionally with seeded breaks injected,
+    the late lines written next to it as `<out>.next-day.csv`)."""
+    import asyncio
+    import json
+
+    from payhub.settlement.reconciliation.engine import DEFAULT_LATE_WINDOW, day_bounds
+    from payhub.settlement.reconciliation.injection import Injection, inject
+    from payhub.settlement.reconciliation.statements import to_csv
+
+    when_ = _day(day)
+    try:
+        lines = asyncio.run(service.fetch_statement(channel, when_))
+    except PayHubError as error:
+        raise refuse(error) from None
+    next_day: list[Any] = []
+    if breaks:
+        _, end = day_bounds(when_)
+        try:
+            injected = inject(
+                lines, Injection.spread(breaks), seed=seed, day_end=end,
+                late_window=DEFAULT_LATE_WINDOW,
+            )  # fmt: skip
+        except ValueError as error:
+            raise refuse(
+                PayHubError("validation_error", param="breaks", detail=str(error))
+            ) from None
+        lines, next_day = injected.statement, injected.next_day
+        if truth is not None:
+            truth.write_text(json.dumps([[b.type, b.request_id] for b in injected.truth]) + "\n")
+        out.with_suffix(".next-day.csv").write_bytes(to_csv(next_day))
+    out.write_bytes(to_csv(lines))
+    console.print(
+        f"{len(lines):,} lines written to {escape(str(out))}"
+        + (f", {len(next_day):,} late lines for the next day" if breaks else "")
+    )
+
+
 @recon_app.command("report")
 def report(
     channel: Annotated[str, typer.Option()],
