@@ -33,6 +33,8 @@ POSTGRES = TEST_URL.startswith("postgresql")
 requires_postgres = pytest.mark.skipif(not POSTGRES, reason="needs PostgreSQL")
 
 TABLES = [
+    "reconciliation_breaks",
+    "reconciliation_runs",
     "sanctions_hits",
     "sanctions_screenings",
     "sanctions_entries",

@@ -472,6 +472,10 @@ RISK_CASE = "case_01M97DC3WE0MD7H9ACKEA220F5"
 RISK_REPORT = "rpt_01M97DC3WE0MD7H9ACKEA220F5"
 # A fee plan that exists nowhere: the plan routes are the platform's whatever the id.
 FEE_PLAN = "fpl_01M97DC3WE0MD7H9ACKEA220F5"
+# Reconciliation runs and breaks that exist nowhere: the platform's routes alone.
+RECON = "/v1/reconciliation"
+RECON_RUN = "rcr_01M97DC3WE0MD7H9ACKEA220F5"
+RECON_BREAK = "rcb_01M97DC3WE0MD7H9ACKEA220F5"
 
 MATRIX: dict[tuple[str, str], Case] = {
     # The interactive reference and the health check answer anyone.
@@ -883,6 +887,32 @@ MATRIX: dict[tuple[str, str], Case] = {
     ),
     ("POST", "/v1/risk/reports/{report_id}/file_submitted"): operator(
         lambda me, them: [Call(f"/v1/risk/reports/{RISK_REPORT}/file_submitted", body={})]
+    ),
+    ("POST", f"{RECON}/runs"): operator(
+        lambda me, them: [
+            Call(f"{RECON}/runs", body={"channel": "partner_bank", "date": "2026-01-01"})
+        ]
+    ),
+    ("GET", f"{RECON}/runs"): operator(lambda me, them: [Call(f"{RECON}/runs")]),
+    ("GET", f"{RECON}/runs/{{run_id}}"): operator(
+        lambda me, them: [Call(f"{RECON}/runs/{RECON_RUN}")]
+    ),
+    ("GET", f"{RECON}/breaks"): operator(lambda me, them: [Call(f"{RECON}/breaks")]),
+    ("GET", f"{RECON}/breaks/{{break_id}}"): operator(
+        lambda me, them: [Call(f"{RECON}/breaks/{RECON_BREAK}")]
+    ),
+    ("POST", f"{RECON}/breaks/{{break_id}}/resolve"): operator(
+        lambda me, them: [
+            Call(
+                f"{RECON}/breaks/{RECON_BREAK}/resolve",
+                body={"action": "mark_explained", "reason": "seen"},
+            )
+        ]
+    ),
+    ("GET", f"{RECON}/reports/daily"): operator(
+        lambda me, them: [
+            Call(f"{RECON}/reports/daily", params={"channel": "partner_bank", "date": "2026-01-01"})
+        ]
     ),
     ("GET", "/v1/reports/payments"): merchant(
         lambda me, them: [

@@ -33,6 +33,7 @@ from payhub.risk.reports.routes import router as risk_reports_router
 from payhub.risk.sanctions.routes import router as sanctions_router
 from payhub.routing.routes import router as routing_router
 from payhub.settlement.fees.routes import router as fees_router
+from payhub.settlement.reconciliation.routes import router as reconciliation_router
 from payhub.vault.key_routes import router as vault_keys_router
 from payhub.vault.routes import router as vault_router
 
@@ -102,6 +103,7 @@ def create_app(
     app.include_router(risk_monitoring_router)
     app.include_router(ledger_router)
     app.include_router(fees_router)
+    app.include_router(reconciliation_router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

@@ -85,6 +85,8 @@ class PaymentAttempt(Base):
     __table_args__ = (
         CheckConstraint(_in("kind", ATTEMPT_KINDS), name="kind"),
         Index("ix_payment_attempts_payment_id_id", "payment_id", "id"),
+        # Reconciliation reads a channel's movements of one day.
+        Index("ix_payment_attempts_channel_id_created_at", "channel_id", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

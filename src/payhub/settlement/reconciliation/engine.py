@@ -1,0 +1,464 @@
+"""The matching engine: one channel's statement for one day against our books.
+
+Our side is every approved capture, sale and refund attempt at the channel created that
+day (UTC), plus the timing breaks earlier statements left open. In one transaction:
+
+1. stage the statement (COPY on PostgreSQL);
+2. pass one, by reference: statement lines joined to attempts on our request id (which the
+   channel echoes), channel and kind, in one INSERT … SELECT; a second line for the same
+   attempt is a `duplicate`, a different amount or currency an `amount_mismatch`, a line
+   for an attempt of an earlier day either closes that day's timing break or, with none
+   open, is a `duplicate` of a line already reconciled;
+3. pass two, by amount, currency and time: what pass one left on both sides (the breaks'
+   size, not the statement's) is paired on kind, amount, currency and authorisation
+   reference, the line within `window` after our attempt; only one-to-one pairs match;
+4. whatever is left is a break: lines → `missing_in_ledger`; our attempts → `timing` when
+   inside the late window before the cut-off (expected on the next statement), else
+   `missing_on_statement`; an earlier timing break whose line did not come now becomes
+   `missing_on_statement` (the same break, not a second one).
+Each break carries the journal that would correct the ledger (not posted).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+
+from payhub.channels.base import StatementLine
+from payhub.core import clock
+from payhub.core.ids import new_id
+from payhub.db.sql import Row, Sql, table_of
+from payhub.settlement.reconciliation.models import ReconciliationBreak, ReconciliationRun
+from payhub.settlement.reconciliation.proposals import propose, signed
+from payhub.settlement.reconciliation.staging import CARRIED, LEFT, MATCHED, STAGE, Stage
+
+RUNS = table_of(ReconciliationRun)
+BREAKS = table_of(ReconciliationBreak)
+_INSERT_BREAKS = insert(BREAKS)
+
+DEFAULT_LATE_WINDOW = timedelta(hours=1)
+DEFAULT_MATCH_WINDOW = timedelta(minutes=30)
+# How far back a statement line is looked for by reference: a line for an older movement
+# is not ours to match (it is reported missing in the ledger).
+LOOKBACK = timedelta(days=7)
+SMALL_STATEMENT = 20_000
+# Our attempt is committed just before the channel is asked: its line follows it, but
+# clocks differ by a little.
+_SKEW = timedelta(seconds=5)
+
+# The statements name the temporary tables of `staging` (recon_stage, recon_matched,
+# recon_carried, recon_left) and count sales and captures as captures.
+_BY_REFERENCE = """
+INSERT INTO recon_matched
+SELECT s.line_no, s.kind, s.request_id, s.channel_ref, s.amount, s.currency, s.fee,
+       s.occurred_at, a.id, a.payment_id, a.amount, p.currency, a.created_at,
+       ROW_NUMBER() OVER (PARTITION BY a.id ORDER BY s.line_no)
+FROM recon_stage s
+JOIN payment_attempts a ON a.request_id = s.request_id
+JOIN payments p ON p.id = a.payment_id
+WHERE s.request_id <> '' AND a.channel_id = :channel AND a.status = 'approved'
+  AND a.created_at >= :since AND a.created_at < :end
+  AND a.kind IN ('sale', 'capture', 'refund')
+  AND (CASE WHEN a.kind = 'refund' THEN 'refund' ELSE 'capture' END) = s.kind
+"""
+_MATCHED_TOTALS = """
+SELECT m.currency, COUNT(*) AS n,
+       SUM(CASE WHEN m.kind = 'refund' THEN -m.amount ELSE m.amount END) AS amount
+FROM recon_matched m LEFT JOIN recon_carried c ON c.attempt_id = m.attempt_id
+WHERE m.n = 1 AND m.amount = m.our_amount AND m.currency = m.our_currency
+  AND (m.our_at >= :start OR c.attempt_id IS NOT NULL)
+GROUP BY m.currency
+"""
+_EXCEPTIONS = """
+SELECT m.*, c.break_id AS carried_break
+FROM recon_matched m LEFT JOIN recon_carried c ON c.attempt_id = m.attempt_id
+WHERE m.n > 1 OR m.amount <> m.our_amount OR m.currency <> m.our_currency
+   OR m.our_at < :start
+"""
+_STATEMENT_NET = """
+SELECT currency, COUNT(*) AS n,
+       SUM(CASE WHEN kind = 'capture' THEN amount ELSE -amount END - fee) AS net
+FROM recon_stage GROUP BY currency
+"""
+_UNMATCHED_LINES = """
+SELECT s.* FROM recon_stage s
+WHERE NOT EXISTS (SELECT 1 FROM recon_matched m WHERE m.line_no = s.line_no)
+"""
+_UNMATCHED_OURS = """
+SELECT a.id AS attempt_id, a.request_id, a.amount, a.created_at, a.payment_id,
+       (CASE WHEN a.kind = 'refund' THEN 'refund' ELSE 'capture' END) AS kind
+FROM payment_attempts a
+WHERE a.channel_id = :channel AND a.created_at >= :start AND a.created_at < :end
+  AND a.status = 'approved' AND a.kind IN ('sale', 'capture', 'refund')
+  AND NOT EXISTS (SELECT 1 FROM recon_matched m WHERE m.attempt_id = a.id)
+"""
+# The payments of what is left (a few rows): looked up by key.
+_THEIR_PAYMENTS = """
+SELECT p.id, p.currency, p.authorization_ref
+FROM (SELECT DISTINCT payment_id FROM recon_left) l JOIN payments p ON p.id = l.payment_id
+"""
+_CARRIED_BREAKS = """
+SELECT b.id AS break_id, b.attempt_id, b.request_id, b.kind, b.currency, b.ledger_amount,
+       b.occurred_at, b.payment_id, p.authorization_ref
+FROM reconciliation_breaks b LEFT JOIN payments p ON p.id = b.payment_id
+WHERE b.channel_id = :channel AND b.status = 'open' AND b.type = 'timing'
+  AND b.statement_date < :day
+"""
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one run found (its row holds the same, for later)."""
+
+    run_id: str
+    lines: int = 0
+    matched_count: int = 0
+    matched_amounts: dict[str, int] = field(default_factory=dict)
+    statement_net: dict[str, int] = field(default_factory=dict)
+    break_counts: dict[str, int] = field(default_factory=dict)
+    timing_closed: int = 0
+    escalated: int = 0
+    breaks: list[Row] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def breaks_found(self) -> int:
+        return sum(self.break_counts.values())
+
+
+@dataclass(slots=True)
+class _Ours:
+    attempt_id: str
+    request_id: str
+    kind: str
+    amount: int
+    currency: str
+    at: datetime
+    payment_id: str | None
+    authorization_ref: str | None
+    carried_break: str | None = None
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+class _Breaks:
+    def __init__(self, run_id: str, channel_id: str, day: date, now: datetime) -> None:
+        self.run_id, self.channel_id, self.day, self.now = run_id, channel_id, day, now
+        self.rows: list[Row] = []
+
+    def add(
+        self,
+        break_type: str,
+        *,
+        kind: str,
+        currency: str,
+        occurred_at: datetime,
+        line: Row | None = None,
+        ours: _Ours | None = None,
+        our_amount: int | None = None,
+        note: str | None = None,
+    ) -> None:
+        theirs = signed(kind, int(line["amount"])) if line is not None else 0
+        if ours is not None:
+            our_amount = ours.amount
+        mine = signed(kind, our_amount) if our_amount is not None else 0
+        if break_type == "duplicate":
+            difference = theirs  # the extra line, all of it
+        elif break_type == "timing":
+            difference = -mine
+        else:
+            difference = theirs - mine
+        fee = int(line["fee"]) if line is not None else None
+        self.rows.append(
+            {
+                "id": new_id("rcb"),
+                "run_id": self.run_id,
+                "channel_id": self.channel_id,
+                "statement_date": self.day,
+                "type": break_type,
+                "status": "open",
+                "kind": kind,
+                "currency": currency,
+                "line_no": int(line["line_no"]) if line is not None else None,
+                "request_id": (line["request_id"] if line is not None else None)
+                or (ours.request_id if ours is not None else None),
+                "channel_ref": line["channel_ref"] if line is not None else None,
+                "statement_amount": int(line["amount"]) if line is not None else None,
+                "statement_fee": fee,
+                "attempt_id": ours.attempt_id
+                if ours is not None
+                else (line or {}).get("attempt_id"),
+                "payment_id": ours.payment_id
+                if ours is not None
+                else (line or {}).get("payment_id"),
+                "ledger_amount": our_amount,
+                "difference": difference,
+                "occurred_at": occurred_at,
+                "proposed_journal": propose(
+                    break_type=break_type,
+                    channel_id=self.channel_id,
+                    currency=currency,
+                    difference=difference,
+                    fee=fee,
+                ),
+                "note": note,
+                "resolution": None,
+                "reason": None,
+                "journal_id": None,
+                "resolved_by": None,
+                "resolved_at": None,
+                "closed_by_run_id": None,
+                "created_at": self.now,
+                "updated_at": self.now,
+            }
+        )
+
+
+async def reconcile(
+    sql: Sql,
+    *,
+    run_id: str,
+    channel_id: str,
+    day: date,
+    statement: Iterable[StatementLine] | bytes,
+    late_window: timedelta = DEFAULT_LATE_WINDOW,
+    match_window: timedelta = DEFAULT_MATCH_WINDOW,
+) -> Outcome:
+    """Match `statement` (the channel's statement for `day`: lines from any reader, or a
+    CSV file as received) against our books and record the
+    breaks, in the caller's transaction; the run's row must exist (the caller claims it)."""
+    started = time.perf_counter()
+    now = clock.now()
+    start, end = day_bounds(day)
+    outcome = Outcome(run_id=run_id)
+    stage = Stage(sql, channel_id)
+    await stage.open()
+    try:
+        if isinstance(statement, bytes):
+            outcome.lines = await stage.load_csv(statement, channel_id=channel_id)
+        else:
+            outcome.lines = await stage.load(statement)
+        if not stage.postgres:
+            # SQLite joins by nested loops: the statement needs its reference indexed.
+            await stage.index(STAGE, "request_id")
+        await stage.nested(True)  # a few open breaks, found by index
+        carried = [
+            _Ours(
+                attempt_id=r["attempt_id"],
+                request_id=r["request_id"] or "",
+                kind=r["kind"],
+                amount=int(r["ledger_amount"] or 0),
+                currency=r["currency"],
+                at=r["occurred_at"],
+                payment_id=r["payment_id"],
+                authorization_ref=r["authorization_ref"],
+                carried_break=r["break_id"],
+            )
+            for r in await stage.fetch(
+                _CARRIED_BREAKS, times=("occurred_at",), channel=channel_id, day=day
+            )
+        ]
+        # Whole-statement hash joins for a big statement; index probes for a small one.
+        await stage.nested(outcome.lines < SMALL_STATEMENT)
+        await stage.insert_rows(
+            CARRIED, ("attempt_id", "break_id"), [(c.attempt_id, c.carried_break) for c in carried]
+        )
+        await stage.execute(_BY_REFERENCE, channel=channel_id, since=start - LOOKBACK, end=end)
+        await stage.index(MATCHED, "line_no")
+        await stage.index(MATCHED, "attempt_id")
+        if stage.postgres:
+            await stage.execute("ANALYZE recon_matched")
+        for r in await stage.fetch(_STATEMENT_NET):
+            outcome.statement_net[r["currency"]] = int(r["net"])
+        for r in await stage.fetch(_MATCHED_TOTALS, start=start):
+            outcome.matched_count += int(r["n"])
+            outcome.matched_amounts[r["currency"]] = int(r["amount"])
+        breaks = _Breaks(run_id, channel_id, day, now)
+        closed: set[str] = set()
+        times = ("occurred_at", "our_at")
+        for m in await stage.fetch(_EXCEPTIONS, times=times, start=start):
+            _classify_exception(m, breaks, closed)
+        lines_left = await stage.fetch(_UNMATCHED_LINES, times=("occurred_at",))
+        left = await stage.fetch(
+            _UNMATCHED_OURS, times=("created_at",), channel=channel_id, start=start, end=end
+        )
+        await stage.insert_rows(LEFT, ("payment_id",), [(r["payment_id"],) for r in left])
+        await stage.nested(True)
+        payments = {p["id"]: p for p in await stage.fetch(_THEIR_PAYMENTS)}
+        ours_left = [
+            _Ours(
+                attempt_id=r["attempt_id"],
+                request_id=r["request_id"],
+                kind=r["kind"],
+                amount=int(r["amount"] or 0),
+                currency=payments[r["payment_id"]]["currency"],
+                at=r["created_at"],
+                payment_id=r["payment_id"],
+                authorization_ref=payments[r["payment_id"]]["authorization_ref"],
+            )
+            for r in left
+        ]
+        ours_left += [c for c in carried if c.carried_break not in closed]
+        paired = _pass_two(lines_left, ours_left, match_window)
+        for line, ours in paired:
+            outcome.matched_count += 1
+            cur = line["currency"]
+            outcome.matched_amounts[cur] = outcome.matched_amounts.get(cur, 0) + signed(
+                line["kind"], int(line["amount"])
+            )
+            if ours.carried_break is not None:
+                closed.add(ours.carried_break)
+        used_lines = {id(line) for line, _ in paired}
+        used_ours = {id(ours) for _, ours in paired}
+        for line in lines_left:
+            if id(line) not in used_lines:
+                breaks.add(
+                    "missing_in_ledger",
+                    kind=line["kind"],
+                    currency=line["currency"],
+                    occurred_at=line["occurred_at"],
+                    line=line,
+                )
+        escalate: list[str] = []
+        for ours in ours_left:
+            if id(ours) in used_ours:
+                continue
+            if ours.carried_break is not None:
+                escalate.append(ours.carried_break)
+                continue
+            late = ours.at >= end - late_window
+            breaks.add(
+                "timing" if late else "missing_on_statement",
+                kind=ours.kind,
+                currency=ours.currency,
+                occurred_at=ours.at,
+                ours=ours,
+                note="expected on the next statement" if late else None,
+            )
+        if breaks.rows:
+            await sql.run_many(_INSERT_BREAKS, breaks.rows)
+        await _close_carried(sql, closed, run_id, now)
+        await _escalate(sql, escalate, run_id, now)
+        outcome.timing_closed = len(closed)
+        outcome.escalated = len(escalate)
+        counts: dict[str, int] = defaultdict(int)
+        for row in breaks.rows:
+            counts[row["type"]] += 1
+        if escalate:
+            counts["missing_on_statement"] += len(escalate)
+        outcome.break_counts = dict(counts)
+        outcome.breaks = breaks.rows
+    finally:
+        await stage.close()
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def _classify_exception(m: Row, breaks: _Breaks, closed: set[str]) -> None:
+    """A line pass one matched by reference that is not simply matched."""
+    carried = m["carried_break"]
+    ours_amount = int(m["our_amount"] or 0)
+    common: dict[str, Any] = {
+        "kind": m["kind"],
+        "currency": m["currency"],
+        "occurred_at": m["occurred_at"],
+        "line": m,
+        "our_amount": ours_amount,
+    }
+    if int(m["n"]) > 1:
+        breaks.add("duplicate", **common, note="listed more than once on this statement")
+        return
+    if carried is not None:
+        closed.add(carried)  # the late line came: the timing break is over
+    elif m["our_at"] < _start_of(breaks.day):
+        breaks.add("duplicate", **common, note="already reconciled on an earlier statement")
+        return
+    if int(m["amount"]) != ours_amount or m["currency"] != m["our_currency"]:
+        breaks.add("amount_mismatch", **common)
+
+
+def _start_of(day: date) -> datetime:
+    return day_bounds(day)[0]
+
+
+def _pass_two(lines: list[Row], ours: list[_Ours], window: timedelta) -> list[tuple[Row, _Ours]]:
+    """One-to-one pairs by kind, amount, currency and authorisation reference, the line
+    within `window` after our attempt."""
+    by_key: dict[tuple[str, int, str], list[_Ours]] = defaultdict(list)
+    for o in ours:
+        by_key[(o.kind, o.amount, o.currency)].append(o)
+    candidates: dict[int, list[_Ours]] = {}
+    claimed: dict[int, int] = defaultdict(int)
+    for i, line in enumerate(lines):
+        found = [
+            o
+            for o in by_key.get((line["kind"], int(line["amount"]), line["currency"]), ())
+            if (
+                line["authorization_ref"] is None
+                or line["authorization_ref"] == o.authorization_ref
+            )
+            and o.at - _SKEW <= line["occurred_at"] < o.at + window
+        ]
+        candidates[i] = found
+        for o in found:
+            claimed[id(o)] += 1
+    return [
+        (lines[i], found[0])
+        for i, found in candidates.items()
+        if len(found) == 1 and claimed[id(found[0])] == 1
+    ]
+
+
+_CLOSE = (
+    update(BREAKS)
+    .where(BREAKS.c.id == bindparam("break_id"), BREAKS.c.status == "open")
+    .values(
+        status="resolved",
+        resolution="auto_closed",
+        reason="the line appeared on a later statement",
+        closed_by_run_id=bindparam("by_run"),
+        resolved_at=bindparam("at"),
+        resolved_by="system",
+        updated_at=bindparam("at"),
+    )
+)
+_ESCALATE = (
+    update(BREAKS)
+    .where(BREAKS.c.id == bindparam("break_id"), BREAKS.c.status == "open")
+    .values(
+        type="missing_on_statement",
+        note=bindparam("why"),
+        proposed_journal=bindparam("journal"),
+        updated_at=bindparam("at"),
+    )
+)
+_BREAK = select(BREAKS).where(BREAKS.c.id == bindparam("break_id"))
+
+
+async def _close_carried(sql: Sql, ids: set[str], run_id: str, now: datetime) -> None:
+    for break_id in sorted(ids):
+        await sql.run(_CLOSE, break_id=break_id, by_run=run_id, at=now)
+
+
+async def _escalate(sql: Sql, ids: list[str], run_id: str, now: datetime) -> None:
+    for break_id in sorted(ids):
+        row = await sql.one(_BREAK, break_id=break_id)
+        assert row is not None
+        journal = propose(
+            break_type="missing_on_statement",
+            channel_id=row["channel_id"],
+            currency=row["currency"],
+            difference=int(row["difference"]),
+            fee=None,
+        )
+        why = f"not on the next statement either (run {run_id})"
+        await sql.run(_ESCALATE, break_id=break_id, why=why, journal=journal, at=now)
