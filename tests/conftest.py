@@ -33,6 +33,9 @@ POSTGRES = TEST_URL.startswith("postgresql")
 requires_postgres = pytest.mark.skipif(not POSTGRES, reason="needs PostgreSQL")
 
 TABLES = [
+    "settlement_settings",
+    "settlement_entries",
+    "channel_settlements",
     "sanctions_hits",
     "sanctions_screenings",
     "sanctions_entries",
