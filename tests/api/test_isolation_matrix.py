@@ -989,9 +989,7 @@ MATRIX: dict[tuple[str, str], Case] = {
         ]
     ),
     ("GET", "/v1/settlements/{settlement_id}"): merchant(
-        lambda me, them: [
-            Call(f"/v1/settlements/{them.settlement}", code="settlement_not_found")
-        ]
+        lambda me, them: [Call(f"/v1/settlements/{them.settlement}", code="settlement_not_found")]
     ),
     ("POST", "/v1/settlements/run"): operator(
         lambda me, them: [Call("/v1/settlements/run", body={"merchant": them.merchant})]

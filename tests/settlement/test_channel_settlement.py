@@ -95,7 +95,7 @@ async def test_a_days_captures_and_refunds_are_paid_into_custody(
         again = await _run(client)
         assert again["periods"] == 0
         assert await count_rows(db, "channel_settlements", "ledger_journals") == before
-        listed = (await client.get("/v1/channel_settlements", params={"channel": "partner_bank"}))
+        listed = await client.get("/v1/channel_settlements", params={"channel": "partner_bank"})
         assert listed.json()["data"][0]["id"] == "chs_partner_bank_CNY_20260302"
 
 

@@ -21,9 +21,7 @@ WORKERS = 4
 
 
 async def _available(db: Database, merchant_id: str) -> dict[str, int]:
-    found = await db.run_in_transaction(
-        lambda s: journals.merchant_balances(s, merchant_id, "CNY")
-    )
+    found = await db.run_in_transaction(lambda s: journals.merchant_balances(s, merchant_id, "CNY"))
     return {name: view.posted for name, view in found.items()}
 
 

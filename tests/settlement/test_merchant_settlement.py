@@ -55,9 +55,7 @@ async def test_t1_settles_at_the_next_business_days_cutoff_across_a_weekend(
     assert "balance.settled" in await event_types(db)
 
 
-async def test_t1_rolls_over_the_mid_autumn_holiday(
-    client: httpx.AsyncClient, as_key: Any
-) -> None:
+async def test_t1_rolls_over_the_mid_autumn_holiday(client: httpx.AsyncClient, as_key: Any) -> None:
     frozen = FrozenClock(beijing(2026, 9, 24, 10, 0))  # Thursday before Mid-Autumn
     with use_clock(frozen):
         shop = await open_merchant(client, as_key)
@@ -212,9 +210,7 @@ async def test_runs_are_idempotent(client: httpx.AsyncClient, as_key: Any, db: D
         }  # fmt: skip
 
 
-async def test_missed_days_are_caught_up_one_by_one(
-    client: httpx.AsyncClient, as_key: Any
-) -> None:
+async def test_missed_days_are_caught_up_one_by_one(client: httpx.AsyncClient, as_key: Any) -> None:
     frozen = FrozenClock(beijing(2026, 3, 2, 10, 0))
     with use_clock(frozen):
         shop = await open_merchant(client, as_key)
