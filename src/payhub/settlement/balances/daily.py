@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,9 +59,9 @@ def daily_id(merchant_id: str, currency: str, day: date) -> str:
     return f"stl_d_{merchant_id}_{currency}_{day:%Y%m%d}"
 
 
-async def merchants_with_money(db: Database) -> list[str]:
-    """Merchants that have a pending account (every merchant that ever captured)."""
-    found: list[str] = []
+async def money_accounts(db: Database) -> set[tuple[str, str]]:
+    """(merchant, currency) of every pending account (every merchant that ever captured)."""
+    found: set[tuple[str, str]] = set()
     after: str | None = None
     while True:
         page, more = await db.run_in_transaction(
@@ -70,11 +71,34 @@ async def merchants_with_money(db: Database) -> list[str]:
         )
         for account in page:
             if account.code.endswith(":pending") and account.owner:
-                found.append(account.owner)
+                found.add((account.owner, account.currency))
         if not more or not page:
-            break
+            return found
         after = page[-1].id
-    return sorted(set(found))
+
+
+async def merchants_with_money(db: Database) -> list[str]:
+    return sorted({merchant for merchant, _ in await money_accounts(db)})
+
+
+async def due_merchants(db: Database, now: datetime) -> list[str]:
+    """Merchants with a currency whose latest due business day has no run yet: found with
+    a few reads, so a job pass over many merchants opens a transaction only for those."""
+    accounts = await money_accounts(db)
+
+    async def read(session: AsyncSession) -> tuple[dict[str, settings.SettingsView], Any]:
+        sql = await as_sql(session)
+        return await settings.all_settings(sql), await entries.last_daily_days(sql)
+
+    configured, last_days = await db.run_in_transaction(read)
+    due: set[str] = set()
+    for merchant_id, currency in accounts:
+        merchant = configured.get(merchant_id) or settings.defaults(merchant_id)
+        latest = merchant.business_calendar().last_cutoff_day(now, parse_cutoff(merchant.cutoff))
+        last = last_days.get((merchant_id, currency))
+        if last is None or last < latest:
+            due.add(merchant_id)
+    return sorted(due)
 
 
 async def _currencies(session: AsyncSession, merchant_id: str) -> list[str]:
@@ -184,7 +208,7 @@ async def settle_due(
     """Run every merchant's due days, one transaction per merchant; `progress(done,
     total)` after each."""
     now = clock.now()
-    targets = merchant_ids if merchant_ids is not None else await merchants_with_money(db)
+    targets = merchant_ids if merchant_ids is not None else await due_merchants(db, now)
     runs = settled = recovered = skipped = 0
     for index, merchant_id in enumerate(targets, start=1):
         done = await db.run_in_transaction(

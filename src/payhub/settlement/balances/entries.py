@@ -24,6 +24,15 @@ _LAST_DAILY = select(func.max(_ENTRIES.c.business_day)).where(
     _ENTRIES.c.currency == bindparam("currency"),
     _ENTRIES.c.kind == "daily",
 )
+_LAST_DAILIES = (
+    select(
+        _ENTRIES.c.merchant_id,
+        _ENTRIES.c.currency,
+        func.max(_ENTRIES.c.business_day).label("last_day"),
+    )
+    .where(_ENTRIES.c.kind == "daily")
+    .group_by(_ENTRIES.c.merchant_id, _ENTRIES.c.currency)
+)
 _RELEASED = (
     update(_ENTRIES)
     .where(_ENTRIES.c.id == bindparam("key"))
@@ -154,6 +163,16 @@ async def last_daily_day(tx: AsyncSession | Sql, merchant_id: str, currency: str
     if value is None or isinstance(value, date):
         return value
     return date.fromisoformat(str(value))
+
+
+def _day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+async def last_daily_days(tx: AsyncSession | Sql) -> dict[tuple[str, str], date]:
+    """The last daily run's business day of every merchant × currency."""
+    rows = await (await as_sql(tx)).all(_LAST_DAILIES)
+    return {(r["merchant_id"], r["currency"]): _day(r["last_day"]) for r in rows}
 
 
 async def list_entries(

@@ -67,6 +67,7 @@ def defaults(merchant_id: str) -> SettingsView:
 _SETTINGS = table_of(SettlementSettings)
 _GET = select(_SETTINGS).where(_SETTINGS.c.merchant_id == bindparam("merchant_id"))
 _GET_FOR_UPDATE = _GET.with_for_update()
+_ALL = select(_SETTINGS)
 _INSERT = insert(_SETTINGS)
 _UPDATE = (
     update(_SETTINGS)
@@ -103,6 +104,12 @@ async def get_settings(tx: AsyncSession | Sql, merchant_id: str) -> SettingsView
     """The merchant's settings (the defaults when an operator never set any)."""
     row = await (await as_sql(tx)).one(_GET, merchant_id=merchant_id)
     return defaults(merchant_id) if row is None else _view(row)
+
+
+async def all_settings(tx: AsyncSession | Sql) -> dict[str, SettingsView]:
+    """Every configured merchant's settings (the job's plan of who is due)."""
+    rows = await (await as_sql(tx)).all(_ALL)
+    return {row["merchant_id"]: _view(row) for row in rows}
 
 
 async def lock_settings(
