@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ from payhub.settlement.calendar import BusinessCalendar, load_calendar, parse_cu
 log = logging.getLogger("payhub.settlement")
 
 CUSTODY = "bank:custody"
+CHANNEL_ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 CHANNEL_PREFIX = "chs_"
 # A channel never settled before: its periods of the last week are looked at.
 FIRST_LOOKBACK_DAYS = 7
@@ -361,7 +363,8 @@ async def list_channel_settlements(
     if channel_id is not None:
         query = query.where(_ROWS.c.channel_id == channel_id)
     if starting_after is not None:
-        anchor = await sql.one(select(_ROWS).where(_ROWS.c.id == starting_after[:64]))
+        known = re.fullmatch(r"chs_[a-z0-9_]{1,40}_[A-Z]{3}_\d{8}", starting_after)
+        anchor = await sql.one(select(_ROWS).where(_ROWS.c.id == starting_after)) if known else None
         if anchor is None:
             raise PayHubError(
                 "settlement_not_found", param="starting_after", settlement=starting_after[:64]

@@ -3,6 +3,7 @@ nothing to move), read by the balance API and the reserve release."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -151,8 +152,13 @@ async def add_entry(
     return view
 
 
+# Settlement ids: `stl_rt_…`, `stl_rf_…`, `stl_d_…` and the journal ids they embed.
+ENTRY_ID = re.compile(r"^stl_[a-z]{1,2}_[A-Za-z0-9_]{1,57}$")
+
+
 async def get_entry(tx: AsyncSession | Sql, entry_id: str, *, merchant_id: str | None) -> EntryView:
-    row = await (await as_sql(tx)).one(_GET, id=entry_id) if len(entry_id) <= 64 else None
+    found = ENTRY_ID.fullmatch(entry_id) is not None
+    row = await (await as_sql(tx)).one(_GET, id=entry_id) if found else None
     if row is None or (merchant_id is not None and row["merchant_id"] != merchant_id):
         raise PayHubError("settlement_not_found", settlement=entry_id[:64])
     return entry_view(row)

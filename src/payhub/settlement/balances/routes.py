@@ -15,6 +15,7 @@ from payhub.api.deps import OperatorWork, ReadWork, Store
 from payhub.api.schemas import Limit
 from payhub.auth.service import OPERATOR
 from payhub.core.errors import PayHubError
+from payhub.core.money import check_currency
 from payhub.db.session import Database
 from payhub.merchants import service as merchants
 from payhub.settlement.balances import channels, daily, entries, settings, views
@@ -110,7 +111,7 @@ async def list_settlements(
             limit=limit,
             starting_after=starting_after,
             kind=kind,
-            currency=currency.upper() if currency else None,
+            currency=check_currency(currency) if currency is not None else None,
         )
         data = [SettlementOut(**entries.entry_object(v)) for v in found]
         return SettlementsOut(data=data, has_more=more)
@@ -166,6 +167,8 @@ async def list_channel_settlements(
 ) -> Response:
     """Newest period first: what each channel paid into custody, with its statement's
     reference."""
+    if channel is not None and not channels.CHANNEL_ID.fullmatch(channel):
+        raise PayHubError("validation_error", param="channel", detail="not a channel id")
 
     async def work(session: AsyncSession) -> BaseModel:
         found, more = await channels.list_channel_settlements(
