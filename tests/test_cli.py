@@ -698,6 +698,9 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
         "vault.reencrypt": 0,
         "sanctions.rescreen": 0,
         "risk.large_value_reports": 0,
+        "settlement.settle_due": 0,
+        "settlement.release_reserves": 0,
+        "settlement.channel_settlement": 0,
     }
     assert cli.balance("merchant:m1:available") == {
         "posted": "50.00 CNY",
