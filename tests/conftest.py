@@ -35,6 +35,9 @@ requires_postgres = pytest.mark.skipif(not POSTGRES, reason="needs PostgreSQL")
 TABLES = [
     "reconciliation_breaks",
     "reconciliation_runs",
+    "settlement_settings",
+    "settlement_entries",
+    "channel_settlements",
     "sanctions_hits",
     "sanctions_screenings",
     "sanctions_entries",

@@ -666,6 +666,9 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
         "vault.reencrypt": 0,
         "sanctions.rescreen": 0,
         "risk.large_value_reports": 1,  # yesterday's (empty) large-value report, once
+        "settlement.settle_due": 0,  # no merchant has captured
+        "settlement.release_reserves": 0,
+        "settlement.channel_settlement": 0,  # the channels' recent days had no movements
     }
 
     # A hold that lapses in a moment: the next run expires it and releases the funds.
@@ -698,6 +701,9 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
         "vault.reencrypt": 0,
         "sanctions.rescreen": 0,
         "risk.large_value_reports": 0,
+        "settlement.settle_due": 0,
+        "settlement.release_reserves": 0,
+        "settlement.channel_settlement": 0,
     }
     assert cli.balance("merchant:m1:available") == {
         "posted": "50.00 CNY",

@@ -290,6 +290,7 @@ def _register_subcommands() -> None:
     from payhub.risk.sanctions.cli import sanctions_app
     from payhub.settlement.fees.cli import fees_app
     from payhub.settlement.reconciliation.cli import recon_app
+    from payhub.settlement.balances.cli import settlement_app
     from payhub.vault.cli import cards_app
     from payhub.vault.keys_cli import register as register_data_keys
 
@@ -308,6 +309,7 @@ def _register_subcommands() -> None:
     app.add_typer(iso20022_app, name="iso20022")
     app.add_typer(fees_app, name="fees")
     app.add_typer(recon_app, name="recon")
+    app.add_typer(settlement_app, name="settlement")
     register_bench(bench_app)
     register_data_keys(keys_app)
 

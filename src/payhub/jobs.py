@@ -18,6 +18,11 @@ from payhub.payments.tasks import expire_lapsed_authorizations, resolve_processi
 from payhub.risk.monitoring.tasks import monitor_transactions
 from payhub.risk.reports.tasks import generate_large_value_reports
 from payhub.risk.sanctions.tasks import rescreen_after_list_change
+from payhub.settlement.balances.tasks import (
+    release_reserves,
+    settle_channels_to_custody,
+    settle_due_merchants,
+)
 from payhub.vault.tasks import reencrypt_to_active_key
 
 log = logging.getLogger("payhub.jobs")
@@ -37,6 +42,9 @@ JOBS: dict[str, Job] = {
     "vault.reencrypt": reencrypt_to_active_key,
     "sanctions.rescreen": rescreen_after_list_change,
     "risk.large_value_reports": generate_large_value_reports,
+    "settlement.settle_due": settle_due_merchants,
+    "settlement.release_reserves": release_reserves,
+    "settlement.channel_settlement": settle_channels_to_custody,
 }
 
 

@@ -67,6 +67,7 @@ class Party:
     event: str = ""
     journal: str = ""
     hold: str = ""
+    settlement: str = ""
     ids: set[str] = field(default_factory=set)  # every id of its objects, for leak scans
 
     @property
@@ -128,6 +129,9 @@ async def _make_party(api: Api, tag: str, account_number: str, amount: int) -> P
     old = await api.ok("POST", keys, body={"name": "retired"})
     await api.ok("POST", f"{keys}/{old['id']}/revoke")
     p.revoked_key = old["secret"]
+    # Real-time settlement with a reserve: every capture and refund makes a settlement.
+    realtime = {"mode": "realtime", "reserve_bps": 100, "reserve_days": 7}
+    await api.ok("POST", f"/v1/settlement_settings/{p.merchant}", body=realtime)
 
     me = p.key
     p.customer = (await api.ok("POST", "/v1/customers", me, body={"name": f"Buyer {tag}"}))["id"]
@@ -177,6 +181,7 @@ async def _make_party(api: Api, tag: str, account_number: str, amount: int) -> P
         },
     ]
     await api.ok("POST", "/v1/ledger/holds", body={"id": p.hold, "postings": postings})
+    p.settlement = (await api.ok("GET", "/v1/settlements", me))["data"][-1]["id"]
     return p
 
 
@@ -203,6 +208,7 @@ async def _collect_ids(api: Api, p: Party) -> None:
         p.endpoint,
         p.journal,
         p.hold,
+        p.settlement,
     }
 
 
@@ -1036,6 +1042,43 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("POST", f"{L}/holds/{{hold_id}}/void"): operator(
         lambda me, them: [Call(f"{L}/holds/{them.hold}/void")]
     ),
+    # Settlement: merchants read their own balances, settings and settlements; the
+    # operator changes settings and starts runs.
+    ("GET", "/v1/balances"): merchant(
+        lambda me, them: [
+            Call("/v1/balances", params={"merchant": them.merchant}, code="merchant_not_found")
+        ]
+    ),
+    ("GET", "/v1/settlement_settings/{merchant_id}"): merchant(
+        lambda me, them: [
+            Call(f"/v1/settlement_settings/{them.merchant}", code="merchant_not_found")
+        ]
+    ),
+    ("POST", "/v1/settlement_settings/{merchant_id}"): operator(
+        lambda me, them: [Call(f"/v1/settlement_settings/{them.merchant}", body={"mode": "t1"})]
+    ),
+    ("GET", "/v1/settlements"): merchant(
+        lambda me, them: [
+            Call("/v1/settlements", params={"merchant": them.merchant}, code="merchant_not_found"),
+            Call(
+                "/v1/settlements",
+                params={"starting_after": them.settlement},
+                code="settlement_not_found",
+            ),
+        ]
+    ),
+    ("GET", "/v1/settlements/{settlement_id}"): merchant(
+        lambda me, them: [Call(f"/v1/settlements/{them.settlement}", code="settlement_not_found")]
+    ),
+    ("POST", "/v1/settlements/run"): operator(
+        lambda me, them: [Call("/v1/settlements/run", body={"merchant": them.merchant})]
+    ),
+    ("GET", "/v1/channel_settlements"): operator(
+        lambda me, them: [Call("/v1/channel_settlements")]
+    ),
+    ("POST", "/v1/channel_settlements/run"): operator(
+        lambda me, them: [Call("/v1/channel_settlements/run")]
+    ),
 }
 
 
@@ -1108,6 +1151,7 @@ def _views(them: Party) -> dict[str, list[str]]:
         them.account: ledger,
         them.journal: [*ledger, f"/v1/ledger/journals/{them.journal}"],
         them.hold: [*ledger, f"/v1/ledger/holds/{them.hold}"],
+        them.settlement: [f"/v1/settlements/{them.settlement}"],
     }
 
 

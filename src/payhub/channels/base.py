@@ -375,6 +375,16 @@ def fee_for(
 
 
 @dataclass(frozen=True, slots=True)
+class SettlementSchedule:
+    """When a card channel pays what it owes into the custody account: each day's
+    captures and refunds up to `cutoff` (China time, HH:MM) arrive `delay_days` business
+    days later (0: the same business day, once the period is over)."""
+
+    delay_days: int = 1
+    cutoff: str = "23:00"
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelInfo:
     """What a channel accepts and costs: everything the router needs before calling it."""
 
@@ -393,6 +403,8 @@ class ChannelInfo:
     latency_median_ms: float
     latency_p99_ms: float
     business_hours: BusinessHours | None = None
+    # Card channels: when they settle into custody (payout rails: None).
+    settlement: SettlementSchedule | None = None
 
     def refusal(
         self,

@@ -46,6 +46,7 @@ from payhub.channels.base import (
     ChannelResult,
     ChannelStatus,
     PayoutRequest,
+    SettlementSchedule,
     StatementKind,
     StatementLine,
 )
@@ -150,6 +151,9 @@ def info_to_json(info: ChannelInfo) -> dict[str, Any]:
             "utc_offset_minutes": hours.utc_offset_minutes,
             "holidays": sorted(d.isoformat() for d in hours.holidays),
         },
+        "settlement": None
+        if info.settlement is None
+        else {"delay_days": info.settlement.delay_days, "cutoff": info.settlement.cutoff},
     }
 
 
@@ -179,7 +183,15 @@ def info_from_json(data: Mapping[str, Any]) -> ChannelInfo:
             utc_offset_minutes=int(hours["utc_offset_minutes"]),
             holidays=frozenset(date.fromisoformat(d) for d in hours["holidays"]),
         ),
+        settlement=_schedule(data.get("settlement")),
     )
+
+
+def _schedule(data: Any) -> SettlementSchedule | None:
+    """A server that predates settlement schedules sends none: the default then."""
+    if not isinstance(data, Mapping):
+        return None
+    return SettlementSchedule(delay_days=int(data["delay_days"]), cutoff=str(data["cutoff"]))
 
 
 def result_to_json(result: ChannelResult) -> dict[str, Any]:

@@ -830,6 +830,31 @@ _SPECS: tuple[ErrorSpec, ...] = (
         "The file is not a valid {message} file: {problem}",
         "文件不是有效的 {message} 文件:{problem}",
     ),
+    # Settlement and merchant balances
+    ErrorSpec(
+        "settlement_setting_invalid",
+        400,
+        _T.INVALID_REQUEST,
+        False,
+        "The settlement setting {param} is invalid: {detail}",
+        "结算设置 {param} 无效:{detail}",
+    ),
+    ErrorSpec(
+        "calendar_unknown",
+        400,
+        _T.INVALID_REQUEST,
+        False,
+        "There is no business-day calendar for {country}.",
+        "没有 {country} 的工作日日历。",
+    ),
+    ErrorSpec(
+        "settlement_not_found",
+        404,
+        _T.INVALID_REQUEST,
+        False,
+        "No such settlement: {settlement}.",
+        "结算记录不存在:{settlement}。",
+    ),
 )
 
 CATALOGUE: dict[str, ErrorSpec] = {spec.code: spec for spec in _SPECS}

@@ -2,6 +2,7 @@
 
 from payhub.ledger.accounts import (
     AccountSpec,
+    balances_by_code,
     create_account,
     create_accounts,
     ensure_account,
@@ -11,6 +12,7 @@ from payhub.ledger.accounts import (
     get_balance,
     list_accounts,
     list_entries,
+    posted_now_and_since,
     update_account,
 )
 from payhub.ledger.domain import (
@@ -57,6 +59,7 @@ __all__ = [
     "JournalView",
     "PostingSpec",
     "Side",
+    "balances_by_code",
     "create_account",
     "create_accounts",
     "create_hold",
@@ -76,6 +79,7 @@ __all__ = [
     "post_journal",
     "post_journals",
     "post_journals_standalone",
+    "posted_now_and_since",
     "record_journal",
     "reversal_of",
     "reverse_journal",

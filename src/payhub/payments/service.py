@@ -55,6 +55,7 @@ from payhub.routing import service as routing
 from payhub.routing.base import Context, Ranking, Result
 from payhub.routing.engine import Decision
 from payhub.settlement.fees import booking as fee_booking
+from payhub.settlement.balances import hooks as settlement_hooks
 from payhub.vault import service as vault
 
 AUTHORIZATION_TTL = timedelta(days=7)
@@ -686,6 +687,7 @@ async def _post(sql: Sql, row: PaymentRow, journal_id: str, amount: int, *, refu
         # (once, ever), then post.
         await ledger.ensure_accounts(sql, [clearing, pending, *fees.accounts])
         await ledger.record_journal(sql, spec)
+    await settlement_hooks.after_money_moved(sql, merchant_id=row.merchant_id, journal=spec)
 
 
 async def start_capture(

@@ -34,6 +34,7 @@ from payhub.channels.base import (
     CardType,
     ChannelInfo,
     ChannelKind,
+    SettlementSchedule,
 )
 from payhub.core.clock import parse_rfc3339
 from payhub.core.currencies import get_currency
@@ -145,6 +146,14 @@ class SuccessSpec(_Model):
         return self.by_issuer.get(issuer, self.default)
 
 
+class SettlementSpec(_Model):
+    """When the channel pays into custody: each day's movements up to `cutoff` (China
+    time) arrive `delay_days` business days later."""
+
+    delay_days: Int = Field(default=1, ge=0, le=30)
+    cutoff: str = Field(default="23:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
 class ChannelSpec(_Model):
     """A card channel."""
 
@@ -159,6 +168,7 @@ class ChannelSpec(_Model):
     min_amount: Minor | None = None
     max_amount: Minor | None = None
     currencies: CurrencyList = None  # None → the scenario's currency
+    settlement: SettlementSpec = Field(default_factory=SettlementSpec)
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -378,6 +388,9 @@ class Scenario(_Model):
                     timeout_ms=ch.timeout_ms,
                     latency_median_ms=ch.latency_ms.median,
                     latency_p99_ms=ch.latency_ms.p99,
+                    settlement=SettlementSchedule(
+                        delay_days=ch.settlement.delay_days, cutoff=ch.settlement.cutoff
+                    ),
                 )
         rail = self.rail(channel_id)
         return ChannelInfo(

@@ -1,0 +1,1 @@
+"""Merchant settlement: settings, settlement journals, reserves, balances, channel settlement."""

@@ -1,0 +1,151 @@
+"""The China business-day calendar: 2026's official schedule (holidays and the weekend
+days declared working days), year boundaries, cut-off moments, other countries' files."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+import pytest
+
+from payhub.settlement.calendar import (
+    CalendarError,
+    calendar_from_data,
+    load_calendar,
+    load_calendar_file,
+    shipped_countries,
+)
+
+CN = load_calendar("CN")
+
+
+def business_days(start: date, end: date) -> list[date]:
+    days = (end - start).days + 1
+    return [d for d in (start + timedelta(n) for n in range(days)) if CN.is_business_day(d)]
+
+
+def test_spring_festival_2026_is_nine_days_off_with_two_working_saturdays() -> None:
+    off = [date(2026, 2, 15) + timedelta(n) for n in range(9)]
+    assert all(not CN.is_business_day(d) for d in off)
+    assert CN.holiday_name(date(2026, 2, 17)) == "Spring Festival"
+    # 调休: Saturday 14 February and Saturday 28 February are working days.
+    assert date(2026, 2, 14).weekday() == 5 and CN.is_business_day(date(2026, 2, 14))
+    assert date(2026, 2, 28).weekday() == 5 and CN.is_business_day(date(2026, 2, 28))
+    assert CN.next_business_day(date(2026, 2, 14)) == date(2026, 2, 24)
+    assert CN.previous_business_day(date(2026, 2, 24)) == date(2026, 2, 14)
+    assert business_days(date(2026, 2, 9), date(2026, 3, 1)) == [
+        date(2026, 2, 9), date(2026, 2, 10), date(2026, 2, 11), date(2026, 2, 12),
+        date(2026, 2, 13), date(2026, 2, 14), date(2026, 2, 24), date(2026, 2, 25),
+        date(2026, 2, 26), date(2026, 2, 27), date(2026, 2, 28),
+    ]  # fmt: skip
+
+
+def test_national_day_2026_with_its_adjusted_weekend_days() -> None:
+    assert all(not CN.is_business_day(date(2026, 10, d)) for d in range(1, 8))
+    assert CN.is_business_day(date(2026, 9, 20))  # a Sunday worked
+    assert CN.is_business_day(date(2026, 10, 10))  # a Saturday worked
+    assert not CN.is_business_day(date(2026, 10, 11))  # an ordinary Sunday
+    assert CN.next_business_day(date(2026, 9, 30)) == date(2026, 10, 8)
+    # Mid-Autumn (25-27 September) is its own holiday in 2026.
+    assert not CN.is_business_day(date(2026, 9, 25))
+    assert CN.next_business_day(date(2026, 9, 24)) == date(2026, 9, 28)
+
+
+def test_every_2026_holiday_and_working_day_of_the_notice() -> None:
+    holidays = {d for d in CN.holidays if d.year == 2026}
+    assert len(holidays) == 3 + 9 + 3 + 5 + 3 + 3 + 7
+    assert sorted(d for d in CN.working_days if d.year == 2026) == [
+        date(2026, 1, 4), date(2026, 2, 14), date(2026, 2, 28),
+        date(2026, 5, 9), date(2026, 9, 20), date(2026, 10, 10),
+    ]  # fmt: skip
+    assert CN.covers(date(2026, 6, 1)) and CN.covers(date(2025, 6, 1))
+
+
+def test_year_boundaries() -> None:
+    # 2025-12-31 (Wednesday) works; 1-3 January 2026 are off; Sunday 4 January works.
+    assert CN.next_business_day(date(2025, 12, 31)) == date(2026, 1, 4)
+    assert CN.previous_business_day(date(2026, 1, 4)) == date(2025, 12, 31)
+    assert CN.next_business_day(date(2026, 1, 4)) == date(2026, 1, 5)
+    # 2027 is not in the file: the weekend rule alone (Friday 1 January 2027 counts).
+    assert not CN.covers(date(2027, 1, 1))
+    assert CN.next_business_day(date(2026, 12, 31)) == date(2027, 1, 1)
+    assert CN.next_business_day(date(2027, 1, 1)) == date(2027, 1, 4)
+
+
+def test_cutoff_moments_are_beijing_time() -> None:
+    assert CN.cutoff_moment(date(2026, 3, 2)) == datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    assert CN.cutoff_moment(date(2026, 3, 2), time(0, 30)) == datetime(
+        2026, 3, 1, 16, 30, tzinfo=UTC
+    )
+    # Friday 6 March 2026 after 23:00 Beijing, and the weekend, belong to Monday.
+    friday_late = datetime(2026, 3, 6, 15, 0, tzinfo=UTC)
+    assert CN.business_day_of(friday_late - timedelta(seconds=1)) == date(2026, 3, 6)
+    assert CN.business_day_of(friday_late) == date(2026, 3, 9)
+    assert CN.business_day_of(datetime(2026, 3, 8, 3, 0, tzinfo=UTC)) == date(2026, 3, 9)
+    assert CN.last_cutoff_day(datetime(2026, 3, 8, 3, 0, tzinfo=UTC)) == date(2026, 3, 6)
+    # A capture on the eve of the Spring Festival belongs to the first day back.
+    eve = datetime(2026, 2, 14, 15, 30, tzinfo=UTC)  # Saturday 14 Feb, 23:30 Beijing
+    assert CN.business_day_of(eve) == date(2026, 2, 24)
+
+
+def test_another_country_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "sg.json"
+    path.write_text(
+        json.dumps(
+            {
+                "country": "SG",
+                "utc_offset": "+08:00",
+                "weekend": ["saturday", "sunday"],
+                "years": {
+                    "2026": {
+                        "holidays": [{"name": "National Day", "start": "2026-08-09"}],
+                        "working_days": [],
+                    }
+                },
+            }
+        )
+    )
+    sg = load_calendar_file(path)
+    assert sg.country == "SG"
+    assert sg.next_business_day(date(2026, 8, 7)) == date(2026, 8, 10)
+    assert "CN" in shipped_countries()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"years": {}}, "country"),
+        ({"country": "CN", "utc_offset": "+08:00", "years": {"x": {}}}, "not a year"),
+        (
+            {
+                "country": "CN",
+                "utc_offset": "+08:00",
+                "years": {"2026": {"holidays": [{"start": "2026-13-01"}]}},
+            },
+            "not a date",
+        ),
+        (
+            {
+                "country": "CN",
+                "utc_offset": "+08:00",
+                "years": {
+                    "2026": {
+                        "holidays": [{"start": "2026-10-01", "end": "2026-10-02"}],
+                        "working_days": ["2026-10-02"],
+                    }
+                },
+            },
+            "both a holiday and a working day",
+        ),
+        ({"country": "CN", "years": {}}, "utc_offset"),
+    ],
+)
+def test_bad_calendar_files_are_refused(data: object, message: str) -> None:
+    with pytest.raises(CalendarError, match=message):
+        calendar_from_data(data)
+
+
+def test_unknown_country() -> None:
+    with pytest.raises(CalendarError):
+        load_calendar("ZZ")
