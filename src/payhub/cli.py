@@ -288,9 +288,9 @@ def _register_subcommands() -> None:
     from payhub.risk.cases.cli import aml_app
     from payhub.risk.decisions.cli import risk_app
     from payhub.risk.sanctions.cli import sanctions_app
+    from payhub.settlement.balances.cli import settlement_app
     from payhub.settlement.fees.cli import fees_app
     from payhub.settlement.reconciliation.cli import recon_app
-    from payhub.settlement.balances.cli import settlement_app
     from payhub.vault.cli import cards_app
     from payhub.vault.keys_cli import register as register_data_keys
 

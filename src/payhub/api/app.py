@@ -32,9 +32,9 @@ from payhub.risk.monitoring.routes import router as risk_monitoring_router
 from payhub.risk.reports.routes import router as risk_reports_router
 from payhub.risk.sanctions.routes import router as sanctions_router
 from payhub.routing.routes import router as routing_router
+from payhub.settlement.balances.routes import router as settlement_router
 from payhub.settlement.fees.routes import router as fees_router
 from payhub.settlement.reconciliation.routes import router as reconciliation_router
-from payhub.settlement.balances.routes import router as settlement_router
 from payhub.vault.key_routes import router as vault_keys_router
 from payhub.vault.routes import router as vault_router
 

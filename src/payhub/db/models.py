@@ -14,9 +14,9 @@ from payhub.risk.monitoring import models as _risk_monitoring  # noqa: F401
 from payhub.risk.reports import models as _risk_reports  # noqa: F401
 from payhub.risk.sanctions import models as _sanctions  # noqa: F401
 from payhub.routing import models as _routing  # noqa: F401
+from payhub.settlement.balances import models as _settlement_balances  # noqa: F401
 from payhub.settlement.fees import models as _fees  # noqa: F401
 from payhub.settlement.reconciliation import models as _reconciliation  # noqa: F401
-from payhub.settlement.balances import models as _settlement_balances  # noqa: F401
 from payhub.vault import models as _vault  # noqa: F401
 
 metadata = Base.metadata

@@ -54,8 +54,8 @@ from payhub.risk.decisions.features import Signals, Subject
 from payhub.routing import service as routing
 from payhub.routing.base import Context, Ranking, Result
 from payhub.routing.engine import Decision
-from payhub.settlement.fees import booking as fee_booking
 from payhub.settlement.balances import hooks as settlement_hooks
+from payhub.settlement.fees import booking as fee_booking
 from payhub.vault import service as vault
 
 AUTHORIZATION_TTL = timedelta(days=7)
