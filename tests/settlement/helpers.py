@@ -65,8 +65,21 @@ class Merchant:
         return data
 
 
-async def open_merchant(client: httpx.AsyncClient, as_key: Any, **settings: Any) -> Merchant:
+async def open_merchant(
+    client: httpx.AsyncClient, as_key: Any, *, fee_free: bool = True, **settings: Any
+) -> Merchant:
+    """A merchant paying with a partner-bank debit card; by default on a plan that charges
+    no fee, so settled amounts are the captured ones (`fee_free=False`: the default plan)."""
     shop = await open_shop(client, as_key)
+    if fee_free:
+        plan = await client.post(
+            "/v1/fee_plans", json={"name": "No fee", "currency": "CNY", "rules": [{"bps": 0}]}
+        )
+        assert plan.status_code == 201, plan.text
+        assigned = await client.post(
+            f"/v1/merchants/{shop.merchant_id}/fee_plan", json={"fee_plan": plan.json()["id"]}
+        )
+        assert assigned.status_code == 200, assigned.text
     token, _ = await shop.card("PARTNER", "debit")
     merchant = Merchant(shop, token, client)
     if settings:

@@ -50,10 +50,12 @@ def test_settlement_from_the_command_line(tmp_path: Path) -> None:
         )  # fmt: skip
         assert table_rows(shown)[0][:4] == ["t1", "23:00", "100 bps", "3 days"]
         ran = payhub("settlement", "run")
-        assert "1 merchants: 1 daily runs, 12345 settled" in ran
+        # 12 345 less the default plan's 0.6 % fee (74) booked at capture.
+        assert "1 merchants: 1 daily runs, 12271 settled" in ran
         balances = table_rows(payhub("settlement", "balances", merchant))
         assert balances[0][0] == "CNY"
-        assert "122.22" in balances[0][2] and "1.23" in balances[0][3]
+        # 1 % of 12 271 held in reserve (122.71 → 123), the rest available.
+        assert "121.48" in balances[0][2] and "1.23" in balances[0][3]
         listed = table_rows(payhub("settlement", "list", "--merchant", merchant))
         assert listed[0][2] == "daily" and listed[0][5].startswith("stl_d_")
         assert "1 merchants: 0 daily runs" in payhub("settlement", "run")  # idempotent
