@@ -33,6 +33,11 @@ POSTGRES = TEST_URL.startswith("postgresql")
 requires_postgres = pytest.mark.skipif(not POSTGRES, reason="needs PostgreSQL")
 
 TABLES = [
+    "split_covers",
+    "split_lines",
+    "split_batches",
+    "payouts",
+    "payees",
     "sanctions_hits",
     "sanctions_screenings",
     "sanctions_entries",

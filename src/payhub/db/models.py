@@ -14,6 +14,8 @@ from payhub.risk.monitoring import models as _risk_monitoring  # noqa: F401
 from payhub.risk.reports import models as _risk_reports  # noqa: F401
 from payhub.risk.sanctions import models as _sanctions  # noqa: F401
 from payhub.routing import models as _routing  # noqa: F401
+from payhub.settlement.payouts import models as _payouts  # noqa: F401
+from payhub.splits import models as _splits  # noqa: F401
 from payhub.vault import models as _vault  # noqa: F401
 
 metadata = Base.metadata

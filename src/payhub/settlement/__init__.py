@@ -1,0 +1,1 @@
+"""Settlement: fees, merchant balances, payouts and reconciliation."""
