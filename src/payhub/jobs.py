@@ -18,6 +18,11 @@ from payhub.payments.tasks import expire_lapsed_authorizations, resolve_processi
 from payhub.risk.monitoring.tasks import monitor_transactions
 from payhub.risk.reports.tasks import generate_large_value_reports
 from payhub.risk.sanctions.tasks import rescreen_after_list_change
+from payhub.settlement.payouts.tasks import (
+    check_payout_returns,
+    dispatch_due_payouts,
+    resolve_payouts,
+)
 from payhub.vault.tasks import reencrypt_to_active_key
 
 log = logging.getLogger("payhub.jobs")
@@ -37,6 +42,9 @@ JOBS: dict[str, Job] = {
     "vault.reencrypt": reencrypt_to_active_key,
     "sanctions.rescreen": rescreen_after_list_change,
     "risk.large_value_reports": generate_large_value_reports,
+    "payouts.dispatch": dispatch_due_payouts,
+    "payouts.resolve": resolve_payouts,
+    "payouts.returns": check_payout_returns,
 }
 
 

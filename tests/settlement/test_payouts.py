@@ -5,23 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.channels.base import ChannelAdapter
 from payhub.core.errors import PayHubError
 from payhub.db.session import Database
+from payhub.payments.channels import use_channels
 from payhub.settlement.payouts import flow, service
 from payhub.settlement.payouts.config import PayoutConfig
 from payhub.settlement.payouts.service import PayoutOrder
-from payhub.payments.channels import use_channels
 from tests.settlement.helpers import (
     Unanswered,
     available,
     balance,
     count_rows,
     ledger_is_balanced,
-    load_watch_list,
-    network,
     open_party,
     rails_world,
 )
@@ -29,7 +26,11 @@ from tests.settlement.helpers import (
 
 def _order(merchant_id: str, destination: str, amount: int, **extra: object) -> PayoutOrder:
     return PayoutOrder(
-        merchant_id=merchant_id, amount=amount, currency="CNY", destination=destination, **extra  # type: ignore[arg-type]
+        merchant_id=merchant_id,
+        amount=amount,
+        currency="CNY",
+        destination=destination,
+        **extra,  # type: ignore[arg-type]
     )
 
 

@@ -56,12 +56,8 @@ async def send_payout(db: Database, payout_id: str) -> Payout:
     call = await db.run_in_transaction(lambda s: service.start_send(s, payout_id))
     if call is not None:
         result = await _call(call)
-        return await db.run_in_transaction(
-            lambda s: service.record_answer(s, payout_id, result)
-        )
-    return await db.run_in_transaction(
-        lambda s: service.get_payout(s, payout_id, merchant_id=None)
-    )
+        return await db.run_in_transaction(lambda s: service.record_answer(s, payout_id, result))
+    return await db.run_in_transaction(lambda s: service.get_payout(s, payout_id, merchant_id=None))
 
 
 async def create_and_send(
