@@ -101,9 +101,12 @@ def plan(
         return RailPlan(((rail, amount),), _when(info, config, at))
 
     partner = payout_rails.get(config.partner_rail)
-    if bank == config.partner_bank and partner is not None:
-        if partner.refusal(issuer=bank, amount=amount, currency=currency) is None:
-            return RailPlan(((partner.channel_id, amount),), at)
+    if (
+        bank == config.partner_bank
+        and partner is not None
+        and partner.refusal(issuer=bank, amount=amount, currency=currency) is None
+    ):
+        return RailPlan(((partner.channel_id, amount),), at)
 
     realtime = payout_rails.get(config.realtime_rail)
     if realtime is None:
