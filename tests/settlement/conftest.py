@@ -8,7 +8,14 @@ from payhub.channels.base import ChannelAdapter
 from payhub.payments.channels import use_channels
 from payhub.risk.sanctions import screening
 from payhub.settlement.payouts.config import PayoutConfig, use_config
+from tests.payments.helpers import static_routing
 from tests.settlement.helpers import rails_world
+
+
+@pytest.fixture(autouse=True)
+def predictable_routing() -> Iterator[None]:
+    with static_routing():
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -36,6 +36,11 @@ def rails_world(
     nothing lost or returned, fast answers), then the given changes."""
     data: dict[str, Any] = builtin_scenario("default").model_dump(mode="json")
     data["incidents"] = []
+    data["hard_decline_rate"] = 0.0
+    for channel in data["channels"]:
+        channel["success"] = {"default": 1.0, "by_issuer": {}}
+        channel["lost_rate"] = 0.0
+        channel["latency_ms"] = {"median": 5, "p99": 10}
     if start_at is not None:
         data["start_at"] = start_at
     for rail in data["payout_rails"]:

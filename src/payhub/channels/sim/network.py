@@ -422,9 +422,7 @@ class SimulatedNetwork:
             return _unsupported("query_payout")
         return self._query(rail_id, request_id, _PAYOUT_KINDS)
 
-    def inject_return(
-        self, rail_id: str, request_id: str, *, at: datetime | None = None
-    ) -> bool:
+    def inject_return(self, rail_id: str, request_id: str, *, at: datetime | None = None) -> bool:
         """Make the beneficiary bank send an approved payout back (at `at`, default now):
         from then on `query_payout` answers `RT`. False when no approved payout has this
         request id on this rail."""

@@ -47,7 +47,9 @@ def upgrade() -> None:
             ["merchant_id"], ["merchants.id"], name=op.f("fk_payees_merchant_id_merchants")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_payees")),
-        sa.UniqueConstraint("merchant_id", "bank_account", name="uq_payees_merchant_id_bank_account"),
+        sa.UniqueConstraint(
+            "merchant_id", "bank_account", name="uq_payees_merchant_id_bank_account"
+        ),
     )
     op.create_index("ix_payees_merchant_id_id", "payees", ["merchant_id", "id"])
     op.create_table(
