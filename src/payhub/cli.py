@@ -288,6 +288,7 @@ def _register_subcommands() -> None:
     from payhub.risk.decisions.cli import risk_app
     from payhub.risk.sanctions.cli import sanctions_app
     from payhub.settlement.payouts.cli import payees_app, payouts_app
+    from payhub.splits.cli import splits_app
     from payhub.vault.cli import cards_app
     from payhub.vault.keys_cli import register as register_data_keys
 
@@ -305,6 +306,7 @@ def _register_subcommands() -> None:
     app.add_typer(aml_app, name="aml")
     app.add_typer(payees_app, name="payees")
     app.add_typer(payouts_app, name="payouts")
+    app.add_typer(splits_app, name="splits")
     register_bench(bench_app)
     register_data_keys(keys_app)
 

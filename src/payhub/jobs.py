@@ -23,6 +23,7 @@ from payhub.settlement.payouts.tasks import (
     dispatch_due_payouts,
     resolve_payouts,
 )
+from payhub.splits.tasks import run_split_batches
 from payhub.vault.tasks import reencrypt_to_active_key
 
 log = logging.getLogger("payhub.jobs")
@@ -45,6 +46,7 @@ JOBS: dict[str, Job] = {
     "payouts.dispatch": dispatch_due_payouts,
     "payouts.resolve": resolve_payouts,
     "payouts.returns": check_payout_returns,
+    "splits.run": run_split_batches,
 }
 
 

@@ -33,6 +33,7 @@ from payhub.risk.reports.routes import router as risk_reports_router
 from payhub.risk.sanctions.routes import router as sanctions_router
 from payhub.routing.routes import router as routing_router
 from payhub.settlement.payouts.routes import router as payouts_router
+from payhub.splits.routes import router as splits_router
 from payhub.vault.key_routes import router as vault_keys_router
 from payhub.vault.routes import router as vault_router
 
@@ -102,6 +103,7 @@ def create_app(
     app.include_router(risk_monitoring_router)
     app.include_router(ledger_router)
     app.include_router(payouts_router)
+    app.include_router(splits_router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

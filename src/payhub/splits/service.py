@@ -259,6 +259,19 @@ def price_lines(
     return priced
 
 
+def plan_batch(
+    order: BatchOrder, receivers: dict[str, Payee], net: int
+) -> tuple[list[Priced], int, int]:
+    """The priced lines and the two commissions, never more in all than `net`."""
+    priced = price_lines(order.lines, receivers, net=net, leader=order.merchant_id)
+    platform = _cut(order.platform_commission, net, "platform_commission")
+    leader_cut = _cut(order.leader_commission, net, "leader_commission")
+    total = sum(p.amount for p in priced) + platform + leader_cut
+    if total > net:
+        raise PayHubError("split_over_distribution", param="lines", distributed=total, net=net)
+    return priced, platform, leader_cut
+
+
 def booking(
     batch_id: str,
     leader: str,
@@ -320,17 +333,8 @@ async def create_batch(session: AsyncSession, order: BatchOrder) -> SplitBatch:
     covered = await _covered_payments(session, order, currency)
     net = sum(n for _, n in covered)
     receivers = await _receivers(session, [str(line.receiver) for line in order.lines])
-    priced = price_lines(order.lines, receivers, net=net, leader=order.merchant_id)
-    platform = _cut(order.platform_commission, net, "platform_commission")
-    leader_cut = _cut(order.leader_commission, net, "leader_commission")
+    priced, platform, leader_cut = plan_batch(order, receivers, net)
     distributed = sum(p.amount for p in priced)
-    if distributed + platform + leader_cut > net:
-        raise PayHubError(
-            "split_over_distribution",
-            param="lines",
-            distributed=distributed + platform + leader_cut,
-            net=net,
-        )
 
     now = clock.now()
     batch_id = new_id("spb")
