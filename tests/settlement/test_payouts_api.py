@@ -3,9 +3,12 @@ one merchant's payouts from another's."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import httpx
+import pytest
+from typer.testing import CliRunner
 
 from payhub.db.session import Database
 from tests.merchants.helpers import create_merchant, merchant_key
@@ -85,3 +88,32 @@ async def test_a_merchant_binds_verifies_and_withdraws(
         "/v1/payouts", json={"amount": 100, "currency": "CNY", "destination": payee["id"]}
     )
     assert stolen.status_code == 404 and stolen.json()["error"]["code"] == "payee_not_found"
+
+
+async def test_the_cli_withdraws_and_lists(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from payhub.cli import app
+    from payhub.core.config import reset_settings_cache
+    from tests.settlement.helpers import open_party
+
+    shop = await open_party(db, "Cli Shop", funds=9_000)
+    monkeypatch.setenv("PAYHUB_DATABASE_URL", db.url)
+    reset_settings_cache()
+
+    def invoke(*args: str) -> str:
+        result = CliRunner().invoke(app, list(args), env={"COLUMNS": "250"})
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    try:
+        created = await asyncio.to_thread(
+            invoke, "payouts", "create", "--merchant", shop.merchant_id,
+            "--destination", shop.payee_id, "--amount", "5000", "--instant",
+        )  # fmt: skip
+        listed = await asyncio.to_thread(invoke, "payouts", "list", "--status", "paid")
+        payees = await asyncio.to_thread(invoke, "payees", "list")
+    finally:
+        reset_settings_cache()
+    assert "paid" in created and "ibps" in created
+    assert shop.merchant_id in listed.replace("\n", "") or "po_" in listed
+    assert shop.payee_id in payees
+    assert await balance(db, f"merchant:{shop.merchant_id}:available") == 9_000 - 5_000 - 105
