@@ -128,7 +128,10 @@ async def fund(db: Database, merchant_id: str, amount: int, currency: str = "CNY
                 ),
                 description="Test funding",
             ),
-            [service.custody_account(currency), service.available_account(merchant_id, currency)],
+            [
+                service.custody_account(currency, service.hot_shards(session)),
+                service.available_account(merchant_id, currency),
+            ],
         )
 
     await db.run_in_transaction(post)

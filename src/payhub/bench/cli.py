@@ -11,9 +11,11 @@ def register(bench_app: typer.Typer) -> None:
     from payhub.bench.payments import payments_command
     from payhub.bench.risk import risk_command
     from payhub.bench.routing import routing_command
+    from payhub.bench.settlement_splits import splits_command
 
     bench_app.command("ledger")(ledger_command)
     bench_app.command("payments")(payments_command)
     bench_app.command("routing")(routing_command)
     bench_app.command("risk")(risk_command)
     bench_app.command("aml")(aml_command)
+    bench_app.command("splits")(splits_command)

@@ -4,6 +4,7 @@ available balance to its bank account; payouts are sent in parallel, at most
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -16,8 +17,10 @@ from payhub.settlement.payouts.config import get_config
 from payhub.settlement.payouts.models import Payout
 from payhub.splits import service
 
-# Lines whose payouts one transaction opens: small enough to keep transactions short.
-OPEN_PER_TRANSACTION = 250
+# Lines whose payouts one transaction opens (small: transactions stay short and the
+# first payouts leave at once), and the transactions opening them at a time.
+OPEN_PER_TRANSACTION = 25
+OPENERS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +52,14 @@ async def run_batch(
     report: Report | None = None,
 ) -> Progress:
     """Open and send the payouts of the batch's pending lines (at most `limit` of them);
-    then bring the lines up to their payouts. Several runners may work on one batch: a
-    line is claimed under its lock, a payout sent only once."""
-    gate = concurrency or get_config().concurrency
+    then bring the lines up to their payouts. A few openers claim lines in small
+    transactions (a line is claimed under its lock, so several runners may share a batch)
+    and queue their payouts; `concurrency` senders take them from the queue, so a slow
+    rail answer holds up one sender, not a whole chunk."""
+    senders = concurrency or get_config().concurrency
     start = await progress_of(db, batch_id)
-    paid, failed = start.paid, start.failed
-    opened = 0
+    paid, failed, opened = start.paid, start.failed, 0
+    queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=senders * 2)
 
     def seen(row: Payout) -> None:
         nonlocal paid, failed
@@ -63,15 +68,34 @@ async def run_batch(
         if report is not None:
             report(Progress(start.total, paid, failed, start.total - paid - failed))
 
-    while limit is None or opened < limit:
-        size = OPEN_PER_TRANSACTION if limit is None else min(OPEN_PER_TRANSACTION, limit - opened)
-        ids = await db.run_in_transaction(
-            partial(service.open_payouts, batch_id=batch_id, limit=size)
-        )
-        if not ids:
-            break
-        opened += len(ids)
-        await flow.send_many(db, ids, concurrency=gate, progress=seen)
+    async def opener() -> None:
+        nonlocal opened
+        while limit is None or opened < limit:
+            size = (
+                OPEN_PER_TRANSACTION if limit is None else min(OPEN_PER_TRANSACTION, limit - opened)
+            )
+            opened += size
+            ids = await db.run_in_transaction(
+                partial(service.open_payouts, batch_id=batch_id, limit=size)
+            )
+            if not ids:
+                return
+            for payout_id in ids:
+                await queue.put(payout_id)
+
+    async def sender() -> None:
+        while (payout_id := await queue.get()) is not None:
+            seen(await flow.send_payout(db, payout_id))
+
+    workers = [asyncio.create_task(sender()) for _ in range(senders)]
+    try:
+        await asyncio.gather(*(opener() for _ in range(OPENERS)))
+        for _ in workers:
+            await queue.put(None)
+        await asyncio.gather(*workers)
+    finally:
+        for task in workers:
+            task.cancel()
     done = await progress_of(db, batch_id)
     if report is not None:
         report(done)

@@ -360,7 +360,7 @@ async def create_batch(session: AsyncSession, order: BatchOrder) -> SplitBatch:
         for m in dict.fromkeys(p.payee.merchant_id for p in priced)
     ]
     if platform:
-        accounts.append(payouts.fees_account(currency))
+        accounts.append(payouts.fees_account(currency, payouts.hot_shards(session)))
     await ledger.ensure_accounts(session, accounts)
     await _post_chain(session, specs)
     session.add(batch)

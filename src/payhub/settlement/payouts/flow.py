@@ -212,7 +212,10 @@ async def penny_drop(
                 description=f"Penny-drop verification of {payee.id} on {rail}",
                 metadata={"payee": payee.id},
             ),
-            [service.fees_account(CNY), service.custody_account(CNY)],
+            [
+                service.fees_account(CNY, service.hot_shards(session)),
+                service.custody_account(CNY, service.hot_shards(session)),
+            ],
         )
         return await service.mark_verified(session, payee.id, by="penny_drop")
 
