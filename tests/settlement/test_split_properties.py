@@ -44,9 +44,9 @@ cut = st.one_of(
     lines=st.lists(line, min_size=1, max_size=150),
     caps=st.lists(
         st.one_of(st.none(), st.integers(min_value=1, max_value=3_000_000)),
-        min_size=250,
-        max_size=250,
-    ),  # fmt: skip
+        min_size=150,
+        max_size=150,
+    ),
     platform=cut,
     leader=cut,
 )
