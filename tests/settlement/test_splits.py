@@ -81,7 +81,7 @@ async def test_a_batch_books_at_once_and_pays_every_receiver(
         ("duplicate", "split_receiver_invalid"),
         ("cap", "split_receiver_cap_exceeded"),
         ("currency", "split_payment_invalid"),
-        ("foreign payment", "split_payment_invalid"),
+        ("foreign payment", "payment_not_found"),
         ("commission", "split_over_distribution"),
     ],
 )

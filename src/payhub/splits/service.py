@@ -133,17 +133,15 @@ async def _covered_payments(
             )
         rows = []
         for payment_id in order.payments:
+            # Another merchant's payment is `payment_not_found`, exactly like a missing one.
             try:
-                rows.append(
-                    await payments.get_payment(session, payment_id, merchant_id=order.merchant_id)
+                found = await payments.get_payment(
+                    session, payment_id, merchant_id=order.merchant_id
                 )
-            except PayHubError:
-                raise PayHubError(
-                    "split_payment_invalid",
-                    param="payments",
-                    payment=str(payment_id)[:40],
-                    detail="not a payment of the group leader",
-                ) from None
+            except PayHubError as error:
+                error.param = "payments"
+                raise
+            rows.append(found)
     ids = [r.id for r in rows]
     taken = set()
     for start in range(0, len(ids), 500):
