@@ -11,16 +11,19 @@ from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from payhub.channels.base import ChannelResult
 from payhub.db.session import Database
 from payhub.settlement.payouts import flow
 from payhub.settlement.payouts.config import get_config
-from payhub.settlement.payouts.models import Payout
+from payhub.settlement.payouts.service import RailCall
 from payhub.splits import service
 
 # Lines whose payouts one transaction opens (small: transactions stay short and the
 # first payouts leave at once), and the transactions opening them at a time.
 OPEN_PER_TRANSACTION = 25
 OPENERS = 4
+# Answers one transaction records.
+RECORD_PER_TRANSACTION = 25
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,22 +54,18 @@ async def run_batch(
     limit: int | None = None,
     report: Report | None = None,
 ) -> Progress:
-    """Open and send the payouts of the batch's pending lines (at most `limit` of them);
-    then bring the lines up to their payouts. A few openers claim lines in small
-    transactions (a line is claimed under its lock, so several runners may share a batch)
-    and queue their payouts; `concurrency` senders take them from the queue, so a slow
-    rail answer holds up one sender, not a whole chunk."""
+    """Pay out the batch's pending lines (at most `limit` of them), as a pipeline:
+    - openers claim a few lines at a time (under their locks, so several runners may share
+      a batch), make their payouts and commit them `in_transit`, one transaction each few;
+    - `concurrency` senders call the rails with no transaction open;
+    - one recorder writes the answers, several to a transaction.
+    A slow rail answer holds up one sender, never a transaction. Each payout still goes
+    commit → call → record, as a single payout does."""
     senders = concurrency or get_config().concurrency
     start = await progress_of(db, batch_id)
     paid, failed, opened = start.paid, start.failed, 0
-    queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=senders * 2)
-
-    def seen(row: Payout) -> None:
-        nonlocal paid, failed
-        paid += row.status == "paid"
-        failed += row.status in ("failed", "returned")
-        if report is not None:
-            report(Progress(start.total, paid, failed, start.total - paid - failed))
+    calls: asyncio.Queue[RailCall | None] = asyncio.Queue(maxsize=senders * 2)
+    answers: asyncio.Queue[tuple[str, ChannelResult] | None] = asyncio.Queue()
 
     async def opener() -> None:
         nonlocal opened
@@ -75,26 +74,49 @@ async def run_batch(
                 OPEN_PER_TRANSACTION if limit is None else min(OPEN_PER_TRANSACTION, limit - opened)
             )
             opened += size
-            ids = await db.run_in_transaction(
-                partial(service.open_payouts, batch_id=batch_id, limit=size)
+            batch = await db.run_in_transaction(
+                partial(service.open_and_start, batch_id=batch_id, limit=size)
             )
-            if not ids:
+            if not batch:
                 return
-            for payout_id in ids:
-                await queue.put(payout_id)
+            for call in batch:
+                await calls.put(call)
 
     async def sender() -> None:
-        while (payout_id := await queue.get()) is not None:
-            seen(await flow.send_payout(db, payout_id))
+        while (call := await calls.get()) is not None:
+            await answers.put((call.payout_id, await flow.call_rail(call)))
 
-    workers = [asyncio.create_task(sender()) for _ in range(senders)]
+    async def recorder() -> None:
+        nonlocal paid, failed
+        done = False
+        while not done:
+            first = await answers.get()
+            if first is None:
+                return
+            chunk = [first]
+            while len(chunk) < RECORD_PER_TRANSACTION and not answers.empty():
+                item = answers.get_nowait()
+                if item is None:
+                    done = True
+                    break
+                chunk.append(item)
+            rows = await db.run_in_transaction(partial(service.record_answers, answers=chunk))
+            paid += sum(r.status == "paid" for r in rows)
+            failed += sum(r.status in ("failed", "returned") for r in rows)
+            if report is not None:
+                report(Progress(start.total, paid, failed, start.total - paid - failed))
+
+    sending = [asyncio.create_task(sender()) for _ in range(senders)]
+    recording = asyncio.create_task(recorder())
     try:
         await asyncio.gather(*(opener() for _ in range(OPENERS)))
-        for _ in workers:
-            await queue.put(None)
-        await asyncio.gather(*workers)
+        for _ in sending:
+            await calls.put(None)
+        await asyncio.gather(*sending)
+        await answers.put(None)
+        await recording
     finally:
-        for task in workers:
+        for task in (*sending, recording):
             task.cancel()
     done = await progress_of(db, batch_id)
     if report is not None:

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from payhub.channels.base import ChannelResult
 from payhub.core import clock
 from payhub.core.clock import to_rfc3339
 from payhub.core.errors import PayHubError
@@ -569,6 +570,28 @@ async def open_payouts(session: AsyncSession, batch_id: str, *, limit: int) -> l
         made.append(payout.id)
     await session.flush()
     return made
+
+
+async def open_and_start(
+    session: AsyncSession, batch_id: str, *, limit: int
+) -> list[payouts.RailCall]:
+    """`open_payouts`, then each payout screened and committed `in_transit` in the same
+    transaction (committed before any rail hears of it): what to send."""
+    calls = []
+    for payout_id in await open_payouts(session, batch_id, limit=limit):
+        call = await payouts.start_send(session, payout_id)
+        if call is not None:
+            calls.append(call)
+    return calls
+
+
+async def record_answers(
+    session: AsyncSession, answers: list[tuple[str, ChannelResult]]
+) -> list[Payout]:
+    """The rails' answers for several payouts, recorded in one transaction."""
+    return [
+        await payouts.record_answer(session, payout_id, result) for payout_id, result in answers
+    ]
 
 
 async def retry_failed(session: AsyncSession, batch_id: str, *, merchant_id: str | None) -> int:

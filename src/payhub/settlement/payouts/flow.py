@@ -33,7 +33,7 @@ Progress = Callable[[Payout], None]
 CNY = "CNY"
 
 
-async def _call(call: service.RailCall) -> ChannelResult:
+async def call_rail(call: service.RailCall) -> ChannelResult:
     """Send one payout. An adapter that raises is taken as an answer lost on the way back
     (the request may have gone out): the resolver's query settles it."""
     try:
@@ -55,7 +55,7 @@ async def send_payout(db: Database, payout_id: str) -> Payout:
     """Send one pending payout and record the rail's answer."""
     call = await db.run_in_transaction(lambda s: service.start_send(s, payout_id))
     if call is not None:
-        result = await _call(call)
+        result = await call_rail(call)
         return await db.run_in_transaction(lambda s: service.record_answer(s, payout_id, result))
     return await db.run_in_transaction(lambda s: service.get_payout(s, payout_id, merchant_id=None))
 
