@@ -93,12 +93,14 @@ async def send_many(
 
 
 async def dispatch(db: Database, *, limit: int = 1000, config: PayoutConfig | None = None) -> int:
-    """Send pending payouts whose time has come. Safe in several workers at once: a payout
-    is sent only by the transaction that moves it out of `pending` under its lock."""
+    """Send pending payouts whose time has come; how many left `pending`. Safe in several
+    workers at once: a payout is sent only by the transaction that moves it out of
+    `pending` under its lock."""
     config = config or get_config()
     due = await db.run_in_transaction(lambda s: service.due_payouts(s, limit=limit))
     rows = await send_many(db, due, concurrency=config.concurrency)
-    return sum(1 for r in rows if r.status != "in_transit" or r.last_answer is not None)
+    # Sent (whatever the answer), or failed before sending (a sanctions hit).
+    return sum(1 for r in rows if r.status != "pending")
 
 
 async def resolve(db: Database, *, limit: int = 100, config: PayoutConfig | None = None) -> int:
