@@ -663,6 +663,10 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
         "vault.reencrypt": 0,
         "sanctions.rescreen": 0,
         "risk.large_value_reports": 1,  # yesterday's (empty) large-value report, once
+        "payouts.dispatch": 0,
+        "payouts.resolve": 0,
+        "payouts.returns": 0,
+        "splits.run": 0,
     }
 
     # A hold that lapses in a moment: the next run expires it and releases the funds.
@@ -695,6 +699,10 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
         "vault.reencrypt": 0,
         "sanctions.rescreen": 0,
         "risk.large_value_reports": 0,
+        "payouts.dispatch": 0,
+        "payouts.resolve": 0,
+        "payouts.returns": 0,
+        "splits.run": 0,
     }
     assert cli.balance("merchant:m1:available") == {
         "posted": "50.00 CNY",
