@@ -46,7 +46,7 @@ async def test_a_leader_submits_follows_and_retries_a_batch(
 
     over = {**body, "lines": [{"receiver": a.payee_id, "amount": 30_000}]}
     refused = await me.post("/v1/split_batches", json=over)
-    assert refused.status_code == 422
+    assert refused.status_code == 400
     assert refused.json()["error"]["code"] == "split_payment_invalid"  # already split
 
     await runner.run_batch(db, batch["id"])

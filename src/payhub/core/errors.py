@@ -791,7 +791,7 @@ _SPECS: tuple[ErrorSpec, ...] = (
     ),
     ErrorSpec(
         "payout_rail_unavailable",
-        422,
+        400,
         _T.INVALID_REQUEST,
         False,
         "No payout rail takes this payout: {detail}",
@@ -848,7 +848,7 @@ _SPECS: tuple[ErrorSpec, ...] = (
     ),
     ErrorSpec(
         "split_payment_invalid",
-        422,
+        400,
         _T.INVALID_REQUEST,
         False,
         "Payment {payment} cannot be split: {detail}",
@@ -856,7 +856,7 @@ _SPECS: tuple[ErrorSpec, ...] = (
     ),
     ErrorSpec(
         "split_over_distribution",
-        422,
+        400,
         _T.INVALID_REQUEST,
         False,
         "The batch distributes {distributed} but only {net} was collected net.",
@@ -864,7 +864,7 @@ _SPECS: tuple[ErrorSpec, ...] = (
     ),
     ErrorSpec(
         "split_receiver_invalid",
-        422,
+        400,
         _T.INVALID_REQUEST,
         False,
         "Receiver {receiver} cannot take part: {detail}",
@@ -872,7 +872,7 @@ _SPECS: tuple[ErrorSpec, ...] = (
     ),
     ErrorSpec(
         "split_receiver_cap_exceeded",
-        422,
+        400,
         _T.INVALID_REQUEST,
         False,
         "Receiver {receiver} would get {amount}, above its cap of {cap}.",
