@@ -34,7 +34,8 @@ class SplitBatchIn(StrictModel):
         max_length=64,
         description="Or: every captured payment whose metadata `round` is this.",
     )
-    lines: list[LineIn] = Field(min_length=1, max_length=20_000)
+    # 10 000 receivers fit the API's 1 MB body limit; larger batches go through the CLI.
+    lines: list[LineIn] = Field(min_length=1, max_length=10_000)
     platform_commission: CutIn = Field(default_factory=CutIn)
     leader_commission: CutIn = Field(default_factory=CutIn)
     clawback: Literal["proportional", "leader_only"] = "proportional"
