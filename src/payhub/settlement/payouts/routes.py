@@ -116,7 +116,12 @@ async def verify_payee(
     return await uow.write_flow(flow_)
 
 
-@router.post("/payouts", status_code=201, response_model=ObjectOut)
+@router.post(
+    "/payouts",
+    status_code=201,
+    response_model=ObjectOut,
+    responses={202: {"model": ObjectOut, "description": "Pending, or in transit: not settled"}},
+)
 async def create_payout(body: PayoutIn, uow: WriteWork) -> Response:
     """201 once an instant payout's rail answered; 202 while it is pending or in transit.
     A large amount split over several real-time payouts answers with the first; all of
