@@ -38,7 +38,7 @@ from payhub.vault import testcards
 from tests.api.helpers import assert_error
 from tests.conftest import POSTGRES
 from tests.payments.helpers import NEXT_YEAR, world
-from tests.settlement.helpers import fund, open_party
+from tests.settlement.payouts.helpers import fund, open_party
 
 Access = Literal["public", "operator", "merchant"]
 Row = dict[str, Any]

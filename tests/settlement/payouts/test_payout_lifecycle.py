@@ -16,7 +16,7 @@ from payhub.risk.sanctions import hits
 from payhub.settlement.payouts import flow, service
 from payhub.settlement.payouts.models import PAYOUT_STATUSES
 from payhub.settlement.payouts.service import TRANSITIONS, PayoutOrder
-from tests.settlement.helpers import (
+from tests.settlement.payouts.helpers import (
     available,
     balance,
     count_rows,

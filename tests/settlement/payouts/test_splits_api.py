@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from payhub.cli import app
 from payhub.db.session import Database
 from payhub.splits import runner
-from tests.settlement.helpers import balance
-from tests.settlement.split_helpers import open_leader, suppliers
+from tests.settlement.payouts.helpers import balance
+from tests.settlement.payouts.split_helpers import open_leader, suppliers
 
 Client = Callable[[str], httpx.AsyncClient]
 

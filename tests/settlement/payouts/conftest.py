@@ -9,7 +9,7 @@ from payhub.payments.channels import use_channels
 from payhub.risk.sanctions import screening
 from payhub.settlement.payouts.config import PayoutConfig, use_config
 from tests.payments.helpers import static_routing
-from tests.settlement.helpers import rails_world
+from tests.settlement.payouts.helpers import rails_world
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ from payhub.db.session import Database
 from payhub.settlement.payouts import flow, rails
 from payhub.settlement.payouts.config import PayoutConfig, use_config
 from payhub.settlement.payouts.service import PayoutOrder
-from tests.settlement.helpers import available, open_party
+from tests.settlement.payouts.helpers import available, open_party
 
 # A Wednesday: 10:00 and 20:00 in China (UTC+8), and the Saturday after at 10:00.
 OPEN = datetime(2026, 12, 9, 2, 0, tzinfo=UTC)

@@ -10,7 +10,13 @@ from payhub.db.session import Database
 from payhub.settlement.payouts import flow
 from payhub.settlement.payouts.service import PayoutOrder
 from tests.conftest import requires_postgres
-from tests.settlement.helpers import add_payee, available, balance, ledger_is_balanced, open_party
+from tests.settlement.payouts.helpers import (
+    add_payee,
+    available,
+    balance,
+    ledger_is_balanced,
+    open_party,
+)
 
 pytestmark = requires_postgres
 

@@ -12,7 +12,7 @@ from payhub.db.session import Database
 from payhub.settlement.payouts import service as payouts
 from payhub.vault import service as vault
 from tests.payments.helpers import Shop, open_shop
-from tests.settlement.helpers import Party, fund, open_party
+from tests.settlement.payouts.helpers import Party, fund, open_party
 
 
 @dataclass

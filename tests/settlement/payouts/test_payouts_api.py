@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from payhub.db.session import Database
 from tests.merchants.helpers import create_merchant, merchant_key
-from tests.settlement.helpers import balance, fund
+from tests.settlement.payouts.helpers import balance, fund
 
 
 async def _merchant_with_account(
@@ -93,7 +93,7 @@ async def test_a_merchant_binds_verifies_and_withdraws(
 async def test_the_cli_withdraws_and_lists(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     from payhub.cli import app
     from payhub.core.config import reset_settings_cache
-    from tests.settlement.helpers import open_party
+    from tests.settlement.payouts.helpers import open_party
 
     shop = await open_party(db, "Cli Shop", funds=9_000)
     monkeypatch.setenv("PAYHUB_DATABASE_URL", db.url)

@@ -13,7 +13,7 @@ from payhub.payments.channels import use_channels
 from payhub.settlement.payouts import flow, service
 from payhub.settlement.payouts.config import PayoutConfig
 from payhub.settlement.payouts.service import PayoutOrder
-from tests.settlement.helpers import (
+from tests.settlement.payouts.helpers import (
     Unanswered,
     available,
     balance,

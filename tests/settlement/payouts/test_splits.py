@@ -14,7 +14,7 @@ from payhub.db.session import Database
 from payhub.payments.channels import use_channels
 from payhub.splits import runner, service
 from payhub.splits.service import BatchOrder, Cut, LineIn
-from tests.settlement.helpers import (
+from tests.settlement.payouts.helpers import (
     available,
     balance,
     count_rows,
@@ -22,7 +22,7 @@ from tests.settlement.helpers import (
     open_party,
     rails_world,
 )
-from tests.settlement.split_helpers import Leader, open_leader, suppliers
+from tests.settlement.payouts.split_helpers import Leader, open_leader, suppliers
 
 Client = Callable[[str], httpx.AsyncClient]
 TABLES = ("split_batches", "split_lines", "split_covers", "payouts", "ledger_journals", "events")
@@ -192,7 +192,7 @@ async def test_a_refund_claws_back_proportionally(
     leader_before = await balance(db, f"merchant:{leader.merchant_id}:available")
     # b withdraws everything first: its share cannot be taken back.
     await runner.run_batch(db, batch_id)  # both paid out
-    from tests.settlement.helpers import fund
+    from tests.settlement.payouts.helpers import fund
 
     await fund(db, a.merchant_id, 10_000)  # a has money again
     refund = await leader.shop.me.post(
