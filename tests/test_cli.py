@@ -669,6 +669,10 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
         "settlement.settle_due": 0,  # no merchant has captured
         "settlement.release_reserves": 0,
         "settlement.channel_settlement": 0,  # the channels' recent days had no movements
+        "payouts.dispatch": 0,
+        "payouts.resolve": 0,
+        "payouts.returns": 0,
+        "splits.run": 0,
     }
 
     # A hold that lapses in a moment: the next run expires it and releases the funds.
@@ -704,6 +708,10 @@ def test_worker_once_prints_json(ledger_cli: Cli) -> None:
         "settlement.settle_due": 0,
         "settlement.release_reserves": 0,
         "settlement.channel_settlement": 0,
+        "payouts.dispatch": 0,
+        "payouts.resolve": 0,
+        "payouts.returns": 0,
+        "splits.run": 0,
     }
     assert cli.balance("merchant:m1:available") == {
         "posted": "50.00 CNY",

@@ -290,7 +290,9 @@ def _register_subcommands() -> None:
     from payhub.risk.sanctions.cli import sanctions_app
     from payhub.settlement.balances.cli import settlement_app
     from payhub.settlement.fees.cli import fees_app
+    from payhub.settlement.payouts.cli import payees_app, payouts_app
     from payhub.settlement.reconciliation.cli import recon_app
+    from payhub.splits.cli import splits_app
     from payhub.vault.cli import cards_app
     from payhub.vault.keys_cli import register as register_data_keys
 
@@ -310,6 +312,9 @@ def _register_subcommands() -> None:
     app.add_typer(fees_app, name="fees")
     app.add_typer(recon_app, name="recon")
     app.add_typer(settlement_app, name="settlement")
+    app.add_typer(payees_app, name="payees")
+    app.add_typer(payouts_app, name="payouts")
+    app.add_typer(splits_app, name="splits")
     register_bench(bench_app)
     register_data_keys(keys_app)
 

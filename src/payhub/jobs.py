@@ -23,6 +23,12 @@ from payhub.settlement.balances.tasks import (
     settle_channels_to_custody,
     settle_due_merchants,
 )
+from payhub.settlement.payouts.tasks import (
+    check_payout_returns,
+    dispatch_due_payouts,
+    resolve_payouts,
+)
+from payhub.splits.tasks import run_split_batches
 from payhub.vault.tasks import reencrypt_to_active_key
 
 log = logging.getLogger("payhub.jobs")
@@ -45,6 +51,10 @@ JOBS: dict[str, Job] = {
     "settlement.settle_due": settle_due_merchants,
     "settlement.release_reserves": release_reserves,
     "settlement.channel_settlement": settle_channels_to_custody,
+    "payouts.dispatch": dispatch_due_payouts,
+    "payouts.resolve": resolve_payouts,
+    "payouts.returns": check_payout_returns,
+    "splits.run": run_split_batches,
 }
 
 

@@ -38,6 +38,7 @@ from payhub.vault import testcards
 from tests.api.helpers import assert_error
 from tests.conftest import POSTGRES
 from tests.payments.helpers import NEXT_YEAR, world
+from tests.settlement.payouts.helpers import fund, open_party
 
 Access = Literal["public", "operator", "merchant"]
 Row = dict[str, Any]
@@ -68,6 +69,10 @@ class Party:
     journal: str = ""
     hold: str = ""
     settlement: str = ""
+    payee: str = ""  # its bank account bound as a (group leader's) payout destination
+    payout: str = ""
+    split_batch: str = ""
+    supplier_payee: str = ""  # a supplier its split batch pays
     ids: set[str] = field(default_factory=set)  # every id of its objects, for leak scans
 
     @property
@@ -212,6 +217,28 @@ async def _collect_ids(api: Api, p: Party) -> None:
     }
 
 
+async def _payouts_of(api: Api, db: Database, p: Party, tag: str) -> None:
+    """A verified payee, a payout, and a split batch of its captured payment."""
+    me = p.key
+    body = {"bank_account": p.bank_account, "role": "group_leader"}
+    p.payee = (await api.ok("POST", "/v1/payees", me, body=body))["id"]
+    await api.ok("POST", f"/v1/payees/{p.payee}/verify", body={"method": "operator"})
+    await fund(db, p.merchant, 50_000)
+    payout = {"amount": 1_000, "currency": "CNY", "destination": p.payee, "instant": True}
+    sent = await api.send("POST", "/v1/payouts", me, body=payout)
+    assert sent.status_code in (201, 202), sent.text
+    p.payout = sent.json()["id"]
+    supplier = await open_party(db, f"Supplier {tag}")
+    p.supplier_payee = supplier.payee_id
+    batch = {
+        "currency": "CNY",
+        "payments": [p.captured],
+        "lines": [{"receiver": supplier.payee_id, "amount": 500}],
+    }
+    p.split_batch = (await api.ok("POST", "/v1/split_batches", me, body=batch))["id"]
+    p.ids |= {p.payee, p.payout, p.split_batch, supplier.payee_id, supplier.merchant_id}
+
+
 async def _build_world(db: Database, settings: Settings) -> tuple[World, dict[str, Any]]:
     operator = await db.run_in_transaction(
         lambda s: auth.issue_key(s, name="ops", role="operator", scopes=auth.OPERATOR_SCOPES)
@@ -228,6 +255,8 @@ async def _build_world(db: Database, settings: Settings) -> tuple[World, dict[st
         # Different amounts, so that figures summed over both merchants give themselves away.
         a = await _make_party(api, "A", "6222 0211 0000 1111", 5000)
         b = await _make_party(api, "B", "6222 0222 0000 2222", 6100)
+        await _payouts_of(api, db, a, "A")
+        await _payouts_of(api, db, b, "B")
         await dispatch_events(db)
         await _collect_ids(api, a)
         await _collect_ids(api, b)
@@ -990,6 +1019,102 @@ MATRIX: dict[tuple[str, str], Case] = {
             )
         ]
     ),
+    # Payees, payouts and split batches: a merchant's own.
+    ("POST", "/v1/payees"): merchant(
+        lambda me, them: [
+            Call(
+                "/v1/payees",
+                body={"bank_account": them.bank_account},
+                code="payment_method_not_found",
+            ),
+            Call(
+                "/v1/payees",
+                body={"bank_account": me.bank_account, "merchant": them.merchant},
+                code="merchant_not_found",
+            ),
+        ]
+    ),
+    ("GET", "/v1/payees"): merchant(lambda me, them: [Call("/v1/payees")]),
+    ("GET", "/v1/payees/{payee_id}"): merchant(
+        lambda me, them: [Call(f"/v1/payees/{them.payee}", code="payee_not_found")]
+    ),
+    ("POST", "/v1/payees/{payee_id}/verify"): merchant(
+        lambda me, them: [
+            Call(
+                f"/v1/payees/{them.payee}/verify",
+                body={"method": "penny_drop"},
+                code="payee_not_found",
+            )
+        ]
+    ),
+    ("POST", "/v1/payouts"): merchant(
+        lambda me, them: [
+            Call(
+                "/v1/payouts",
+                body={"amount": 100, "currency": "CNY", "destination": them.payee},
+                code="payee_not_found",
+            ),
+            Call(
+                "/v1/payouts",
+                body={"amount": 100, "currency": "CNY", "destination": them.bank_account},
+                code="payment_method_not_found",
+            ),
+            Call(
+                "/v1/payouts",
+                body={
+                    "amount": 100,
+                    "currency": "CNY",
+                    "destination": me.payee,
+                    "merchant": them.merchant,
+                },
+                code="merchant_not_found",
+            ),
+        ]
+    ),
+    ("GET", "/v1/payouts"): merchant(
+        lambda me, them: [
+            Call("/v1/payouts"),
+            Call("/v1/payouts", params={"merchant": them.merchant}, code="merchant_not_found"),
+            Call("/v1/payouts", params={"payee": them.payee}),
+        ]
+    ),
+    ("GET", "/v1/payouts/{payout_id}"): merchant(
+        lambda me, them: [Call(f"/v1/payouts/{them.payout}", code="payout_not_found")]
+    ),
+    ("POST", "/v1/split_batches"): merchant(
+        lambda me, them: [
+            Call(
+                "/v1/split_batches",
+                body={
+                    "currency": "CNY",
+                    "payments": [them.captured],
+                    "lines": [{"receiver": me.supplier_payee, "amount": 100}],
+                },
+                code="payment_not_found",
+            ),
+            Call(
+                "/v1/split_batches",
+                body={
+                    "merchant": them.merchant,
+                    "currency": "CNY",
+                    "payments": [me.captured],
+                    "lines": [{"receiver": me.supplier_payee, "amount": 100}],
+                },
+                code="merchant_not_found",
+            ),
+        ]
+    ),
+    ("GET", "/v1/split_batches"): merchant(lambda me, them: [Call("/v1/split_batches")]),
+    ("GET", "/v1/split_batches/{batch_id}"): merchant(
+        lambda me, them: [
+            Call(f"/v1/split_batches/{them.split_batch}", code="split_batch_not_found")
+        ]
+    ),
+    ("POST", "/v1/split_batches/{batch_id}/retry"): merchant(
+        lambda me, them: [
+            Call(f"/v1/split_batches/{them.split_batch}/retry", code="split_batch_not_found")
+        ]
+    ),
     # The ledger is the operator's alone.
     ("POST", f"{L}/accounts"): operator(
         lambda me, them: [
@@ -1152,11 +1277,14 @@ def _views(them: Party) -> dict[str, list[str]]:
         them.journal: [*ledger, f"/v1/ledger/journals/{them.journal}"],
         them.hold: [*ledger, f"/v1/ledger/holds/{them.hold}"],
         them.settlement: [f"/v1/settlements/{them.settlement}"],
+        them.payee: [f"/v1/payees/{them.payee}"],
+        them.payout: [f"/v1/payouts/{them.payout}"],
+        them.split_batch: [f"/v1/split_batches/{them.split_batch}"],
     }
 
 
 # Lists that would show an object made for them, filtered to theirs.
-OWNED_LISTS = ("customers", "webhook_endpoints", "events")
+OWNED_LISTS = ("customers", "webhook_endpoints", "events", "payees", "payouts", "split_batches")
 
 
 async def snapshot(api: Api, them: Party, aimed: list[Call] | None = None) -> dict[str, Any]:

@@ -171,7 +171,9 @@ def _seed(base_url: str, operator: str) -> str:
         },
     ]
     ok("POST", "/v1/ledger/holds", json={"id": hold, "postings": postings})
+    payouts = _seed_payouts(ok, me, merchant, bank, token, customer)
     KNOWN.update(
+        **payouts,
         merchant_id=[merchant],
         changed_merchant_id=[ok("POST", "/v1/merchants", json={"name": "Changed"})["id"]],
         merchant=[merchant],
@@ -195,6 +197,49 @@ def _seed(base_url: str, operator: str) -> str:
         version=["1"],
     )
     return me
+
+
+def _seed_payouts(
+    ok: Any, me: str, merchant: str, bank: str, card: str, customer: str
+) -> dict[str, list[Any]]:
+    """The merchant as a group leader: a verified payee with funds, a payout, and a split
+    batch of a captured payment to a supplier (a second merchant)."""
+    payee = ok("POST", "/v1/payees", me, json={"bank_account": bank, "role": "group_leader"})["id"]
+    ok("POST", f"/v1/payees/{payee}/verify", json={"method": "operator"})
+    available = f"merchant:{merchant}:available"
+    flags = {"debits_must_not_exceed_credits": True}
+    ok("POST", "/v1/ledger/accounts", json={"code": available, "currency": "CNY",
+                                             "normal_side": "credit", "flags": flags})  # fmt: skip
+    ok("POST", "/v1/ledger/accounts",
+       json={"code": "bank:custody", "currency": "CNY", "normal_side": "debit"})  # fmt: skip
+    funding = [
+        {"account": "bank:custody", "side": "debit", "amount": 10**8, "currency": "CNY"},
+        {"account": available, "side": "credit", "amount": 10**8, "currency": "CNY"},
+    ]
+    ok("POST", "/v1/ledger/journals", json={"id": "fuzz-funding", "postings": funding})
+    withdrawal = {"amount": 1000, "currency": "CNY", "destination": payee, "instant": True}
+    payout = ok("POST", "/v1/payouts", me, json=withdrawal)["id"]
+    supplier = ok("POST", "/v1/merchants", json={"name": "Fuzz supplier"})["id"]
+    theirs = ok("POST", f"/v1/merchants/{supplier}/api_keys", json={"name": "s"})["secret"]
+    account = {"bank_code": "CCB", "account_number": "6217002200003333", "holder_name": "S"}
+    their_bank = ok("POST", "/v1/payment_methods", theirs,
+                    json={"type": "bank_account", "bank_account": account})["id"]  # fmt: skip
+    receiver = ok("POST", "/v1/payees", theirs, json={"bank_account": their_bank})["id"]
+    ok("POST", f"/v1/payees/{receiver}/verify", json={"method": "operator"})
+    sale = {"amount": 5000, "currency": "CNY", "payment_method": card, "customer": customer}
+    paid = ok("POST", "/v1/payments", me, json=sale)["id"]
+    ok("POST", f"/v1/payments/{paid}/confirm", me)
+    lines = [{"receiver": receiver, "amount": 1000}]
+    split = {"currency": "CNY", "payments": [paid], "lines": lines}
+    batch = ok("POST", "/v1/split_batches", me, json=split)["id"]
+    return {
+        "payee_id": [payee],
+        "destination": [payee, bank],
+        "bank_account": [bank],
+        "payout_id": [payout],
+        "batch_id": [batch],
+        "receiver": [receiver],
+    }
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,9 @@ from payhub.risk.sanctions.routes import router as sanctions_router
 from payhub.routing.routes import router as routing_router
 from payhub.settlement.balances.routes import router as settlement_router
 from payhub.settlement.fees.routes import router as fees_router
+from payhub.settlement.payouts.routes import router as payouts_router
 from payhub.settlement.reconciliation.routes import router as reconciliation_router
+from payhub.splits.routes import router as splits_router
 from payhub.vault.key_routes import router as vault_keys_router
 from payhub.vault.routes import router as vault_router
 
@@ -106,6 +108,8 @@ def create_app(
     app.include_router(fees_router)
     app.include_router(reconciliation_router)
     app.include_router(settlement_router)
+    app.include_router(payouts_router)
+    app.include_router(splits_router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

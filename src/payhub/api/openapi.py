@@ -36,7 +36,10 @@ class CatalogueErrorBody(BaseModel):
 _EVERYWHERE = (400, 401, 403, 404, 409, 413, 429, 500, 503)
 # Operations that move money or call a bank channel: a refusal (402) and a channel's failure.
 _MONEY = (402, 502, 504)
-_MONEY_PATHS = ("/v1/payments", "/v1/refunds", "/v1/ledger", "/v1/payment_methods")
+_MONEY_PATHS = (
+    "/v1/payments", "/v1/refunds", "/v1/ledger", "/v1/payment_methods",
+    "/v1/payees", "/v1/payouts", "/v1/split_batches",
+)  # fmt: skip
 # Served to anyone, outside the catalogue's routes.
 _PUBLIC = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
 

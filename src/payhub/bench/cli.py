@@ -12,6 +12,7 @@ def register(bench_app: typer.Typer) -> None:
     from payhub.bench.risk import risk_command
     from payhub.bench.routing import routing_command
     from payhub.bench.settlement_recon import recon_command
+    from payhub.bench.settlement_splits import splits_command
 
     bench_app.command("ledger")(ledger_command)
     bench_app.command("payments")(payments_command)
@@ -19,3 +20,4 @@ def register(bench_app: typer.Typer) -> None:
     bench_app.command("risk")(risk_command)
     bench_app.command("aml")(aml_command)
     bench_app.command("recon")(recon_command)
+    bench_app.command("splits")(splits_command)

@@ -108,9 +108,14 @@ RESPONSE_CODES: Mapping[str, ResponseCode] = MappingProxyType(
             ResponseCode("25", "Unable to locate record", "channel_error", None),
             ResponseCode("40", "Requested function not supported", "channel_error", None),
             ResponseCode("94", "Duplicate transmission", "channel_error", None),
+            # A payout approved earlier and later sent back by the beneficiary bank.
+            ResponseCode("RT", "Returned by the beneficiary bank", "payout_returned", None),
         )
     }
 )
+
+# What `query_payout` answers for a payout the beneficiary bank sent back.
+RETURNED = "RT"
 
 HARD_DECLINE_CODES: frozenset[str] = frozenset(
     code for code, rc in RESPONSE_CODES.items() if rc.decline_class is DeclineClass.HARD

@@ -16,7 +16,9 @@ from payhub.risk.sanctions import models as _sanctions  # noqa: F401
 from payhub.routing import models as _routing  # noqa: F401
 from payhub.settlement.balances import models as _settlement_balances  # noqa: F401
 from payhub.settlement.fees import models as _fees  # noqa: F401
+from payhub.settlement.payouts import models as _payouts  # noqa: F401
 from payhub.settlement.reconciliation import models as _reconciliation  # noqa: F401
+from payhub.splits import models as _splits  # noqa: F401
 from payhub.vault import models as _vault  # noqa: F401
 
 metadata = Base.metadata

@@ -56,6 +56,7 @@ from payhub.routing.base import Context, Ranking, Result
 from payhub.routing.engine import Decision
 from payhub.settlement.balances import hooks as settlement_hooks
 from payhub.settlement.fees import booking as fee_booking
+from payhub.splits import clawback as split_clawback
 from payhub.vault import service as vault
 
 AUTHORIZATION_TTL = timedelta(days=7)
@@ -877,6 +878,10 @@ async def _on_refund(
         row.amount_refunded += call.amount
         await _save_refund(sql, refund)
         await _post(sql, row, refund_journal_id(refund.id), call.amount, refund=True)
+        # A payment a group leader's batch split: the receivers give their shares back.
+        await split_clawback.after_refund(
+            sql, payment_id=row.id, refund_id=refund.id, amount=call.amount
+        )
         await _emit(sql, "refund.succeeded", row, refund=refund_object(refund))
     else:
         # Declined, refused or never received: nothing was returned to the card.

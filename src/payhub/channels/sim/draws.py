@@ -82,6 +82,7 @@ class Stream(StrEnum):
     TIMEOUT = "timeout"
     TIMEOUT_FATE = "timeout_fate"
     LOST = "lost"
+    RETURN = "return"  # whether the beneficiary bank sends an approved payout back
     # The workload generator's streams.
     ARRIVAL = "arrival"
     ISSUER = "issuer"

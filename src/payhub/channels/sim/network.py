@@ -27,10 +27,11 @@ import hashlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from payhub.channels.base import (
+    RETURNED,
     AuthorizeRequest,
     CardType,
     ChannelInfo,
@@ -45,7 +46,7 @@ from payhub.channels.base import (
 from payhub.channels.base import (
     luhn_valid as _luhn_valid,
 )
-from payhub.channels.sim.draws import Delivery, World
+from payhub.channels.sim.draws import Delivery, Stream, World
 from payhub.channels.sim.scenario import Scenario
 from payhub.core import clock
 from payhub.core.clock import ensure_utc
@@ -81,6 +82,9 @@ class _Record:
     amount: int | None  # approved amount
     decided_at: datetime
     repeats: int = 0
+    # A payout the beneficiary bank sends back later: from this moment `query_payout`
+    # answers `RT` (returned) instead of its approval.
+    returned_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -380,6 +384,11 @@ class SimulatedNetwork:
                 now,
             )
             if outcome.approved:
+                rail = self.scenario.rail(rail_id)
+                if rail.return_rate > 0.0 and (
+                    self.world.draws.uniform(Stream.RETURN, payout_key, rail_id) < rail.return_rate
+                ):
+                    record.returned_at = now + timedelta(seconds=rail.return_after_s)
                 view = PayoutView(
                     ref=record.channel_ref,
                     request_id=request.request_id,
@@ -412,6 +421,16 @@ class SimulatedNetwork:
         if not self._is(rail_id, ChannelKind.PAYOUT):
             return _unsupported("query_payout")
         return self._query(rail_id, request_id, _PAYOUT_KINDS)
+
+    def inject_return(self, rail_id: str, request_id: str, *, at: datetime | None = None) -> bool:
+        """Make the beneficiary bank send an approved payout back (at `at`, default now):
+        from then on `query_payout` answers `RT`. False when no approved payout has this
+        request id on this rail."""
+        record = self._records.get((rail_id, request_id))
+        if record is None or record.kind is not RequestKind.PAYOUT or not record.approved:
+            return False
+        record.returned_at = ensure_utc(at or clock.now())
+        return True
 
     # -- reconciliation --------------------------------------------------------------------
 
@@ -676,6 +695,14 @@ def _approved_amount(kind: RequestKind, auth: _Authorization | None, amount: int
 
 
 def _decision(record: _Record, *, latency_ms: int) -> ChannelResult:
+    if record.returned_at is not None and clock.now() >= record.returned_at:
+        return ChannelResult(
+            ChannelStatus.DECLINED,
+            raw_code=RETURNED,
+            raw_message=response_code(RETURNED).meaning,
+            channel_ref=record.channel_ref,
+            latency_ms=latency_ms,
+        )
     return ChannelResult(
         ChannelStatus.APPROVED if record.approved else ChannelStatus.DECLINED,
         raw_code=record.raw_code,

@@ -262,6 +262,10 @@ class PayoutRailSpec(_Model):
     currencies: CurrencyList = None
     fee_minor: Int = Field(default=0, ge=0)
     business_hours: BusinessHoursSpec | None = None  # None → 7×24
+    # Approved payouts the beneficiary bank later sends back (account closed, name
+    # mismatch): `query_payout` answers `RT` from `return_after_s` after the payout.
+    return_rate: Probability = 0.0
+    return_after_s: Float = Field(default=3600.0, ge=0.0)
 
     @model_validator(mode="after")
     def _check(self) -> Self:

@@ -1,7 +1,7 @@
 """settlement balances: merchant settlement settings, settlement entries, channel settlements
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-07
 """
 

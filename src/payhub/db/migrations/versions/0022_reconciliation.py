@@ -1,7 +1,7 @@
 """reconciliation: runs, breaks, and a channel-and-day index on payment attempts
 
-Revision ID: 0023
-Revises: 0018
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-10
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0023"
-down_revision = "0020"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Payouts (withdrawals) of merchants, suppliers and group leaders to their bank accounts."""

@@ -1,0 +1,1 @@
+"""Group-leader split payouts (分账): one batch instruction, many receivers."""

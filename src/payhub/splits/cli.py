@@ -1,0 +1,150 @@
+"""`payhub splits …`: submit a group leader's batch from a JSON file, pay it out with a
+progress bar, follow and retry it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from payhub.clikit import console, in_transaction, refuse, run_db
+from payhub.core.errors import PayHubError
+from payhub.core.money import Money
+from payhub.db.session import Database
+from payhub.splits import runner, service
+
+splits_app = typer.Typer(help="Group-leader split payouts (分账).", no_args_is_help=True)
+
+
+def _order(data: dict[str, Any]) -> service.BatchOrder:
+    try:
+        return service.BatchOrder(
+            merchant_id=data["merchant"],
+            currency=data["currency"],
+            lines=[
+                service.LineIn(x["receiver"], x.get("amount"), x.get("share_bps"))
+                for x in data["lines"]
+            ],
+            payments=tuple(data.get("payments", ())),
+            round=data.get("round"),
+            platform_commission=service.Cut(**data.get("platform_commission", {})),
+            leader_commission=service.Cut(**data.get("leader_commission", {})),
+            clawback=data.get("clawback", "proportional"),
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise refuse(PayHubError("validation_error", param="file", detail=str(exc)[:200])) from None
+
+
+def _show(batch_id: str) -> None:
+    async def read(session: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        batch = await service.get_batch(session, batch_id, merchant_id=None)
+        lines = await service.sync_lines(session, batch.id)
+        body = service.batch_object(batch, service.summarize(lines))
+        return body, [service.line_object(x) for x in lines]
+
+    body, lines = in_transaction(read)
+    summary = Table(show_header=False, title=f"split batch {batch_id}")
+    for key, value in body.items():
+        summary.add_row(key, str(value))
+    console.print(summary)
+    table = Table("receiver", "amount", "status", "payout", "failure")
+    for line in lines[:50]:
+        money = Money(line["amount"], body["currency"]).format()
+        table.add_row(
+            line["receiver"],
+            money,
+            line["status"],
+            line["payout"] or "",
+            line["failure_code"] or "",
+        )
+    console.print(table)
+    if len(lines) > 50:
+        console.print(f"… and {len(lines) - 50} more lines")
+
+
+def _run(batch_id: str, concurrency: int | None) -> None:
+    with Progress(
+        TextColumn("[bold]paying out"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("paid {task.fields[paid]} · failed {task.fields[failed]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("lines", total=None, paid=0, failed=0)
+
+        def report(p: runner.Progress) -> None:
+            bar.update(
+                task, total=p.total, completed=p.paid + p.failed, paid=p.paid, failed=p.failed
+            )
+
+        async def work(db: Database) -> runner.Progress:
+            return await runner.run_batch(db, batch_id, concurrency=concurrency, report=report)
+
+        run_db(work)
+
+
+@splits_app.command("create")
+def create(
+    file: Annotated[
+        Path, typer.Argument(help="The batch as JSON (the API's body, with merchant).")
+    ],
+    run: Annotated[bool, typer.Option(help="Pay it out at once.")] = False,
+) -> None:
+    """Check and book a batch; with --run, pay it out with a progress bar."""
+    try:
+        data = json.loads(file.read_text())
+    except (OSError, ValueError) as exc:
+        raise refuse(PayHubError("validation_error", param="file", detail=str(exc)[:200])) from None
+    order = _order(data)
+    batch = in_transaction(lambda s: service.create_batch(s, order))
+    console.print(f"split batch {batch.id}: {len(order.lines)} receivers booked")
+    if run:
+        _run(batch.id, None)
+    _show(batch.id)
+
+
+@splits_app.command("run")
+def run_(
+    batch: str,
+    concurrency: Annotated[int | None, typer.Option(min=1, max=1000)] = None,
+) -> None:
+    """Send the payouts of a batch's pending lines, with a progress bar."""
+    _run(batch, concurrency)
+    _show(batch)
+
+
+@splits_app.command("show")
+def show(batch: str) -> None:
+    _show(batch)
+
+
+@splits_app.command("retry")
+def retry(batch: str) -> None:
+    """Failed lines back to pending, then pay them out again."""
+    count = in_transaction(lambda s: service.retry_failed(s, batch, merchant_id=None))
+    console.print(f"{count} failed lines to retry")
+    _run(batch, None)
+    _show(batch)
+
+
+@splits_app.command("list")
+def list_(limit: Annotated[int, typer.Option(min=1, max=100)] = 20) -> None:
+    async def read(session: Any) -> list[dict[str, Any]]:
+        rows, _ = await service.list_batches(
+            session, merchant_id=None, limit=limit, starting_after=None
+        )
+        counts = await service.line_counts(session, [r.id for r in rows])
+        return [service.batch_object(r, counts[r.id]) for r in rows]
+
+    table = Table("id", "leader", "net", "distributed", "status", "lines")
+    for b in in_transaction(read):
+        table.add_row(
+            b["id"], b["merchant"], str(b["net_collected"]), str(b["distributed"]), b["status"],
+            f"{b['lines_paid']}/{b['lines_total']}",
+        )  # fmt: skip
+    console.print(table)
