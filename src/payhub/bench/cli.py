@@ -11,6 +11,7 @@ def register(bench_app: typer.Typer) -> None:
     from payhub.bench.payments import payments_command
     from payhub.bench.risk import risk_command
     from payhub.bench.routing import routing_command
+    from payhub.bench.settlement import settlement_command
     from payhub.bench.settlement_recon import recon_command
     from payhub.bench.settlement_splits import splits_command
 
@@ -21,3 +22,4 @@ def register(bench_app: typer.Typer) -> None:
     bench_app.command("aml")(aml_command)
     bench_app.command("recon")(recon_command)
     bench_app.command("splits")(splits_command)
+    bench_app.command("settlement")(settlement_command)
