@@ -111,7 +111,9 @@ def _movements(n: int, seed: int, day: date, channel_id: str) -> Iterator[tuple[
     sale each, and about one in twenty refunded in part the same day."""
     rng = random.Random(seed)
     start, _ = day_bounds(day)
-    tag = new_id("pay")[4:14]
+    # The id's random tail: unique per call even when the clock stands still (a frozen
+    # clock, or one moved back, keeps the time part the same from call to call).
+    tag = new_id("pay")[-10:]
     made = 0
     i = 0
     while made < n:
