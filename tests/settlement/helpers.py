@@ -7,9 +7,10 @@ from typing import Any
 
 import httpx
 
-from payhub.core.clock import FrozenClock
+from payhub.core.clock import FrozenClock, use_clock
 from payhub.db.session import Database
 from payhub.ledger import service as ledger
+from payhub.settlement.fees import service as fees
 from tests.payments.helpers import Shop, open_shop
 
 BEIJING = timezone(timedelta(hours=8))
@@ -105,3 +106,15 @@ async def posted(db: Database, code: str, currency: str = "CNY") -> int:
 
 def at(frozen: FrozenClock, moment: datetime) -> None:
     frozen.set(moment)
+
+
+async def no_fee_by_default(db: Database) -> None:
+    """Make the platform's default plan charge nothing, in force since long before any
+    test's clock: collected money is then exactly what was paid (fees have their tests)."""
+    with use_clock(FrozenClock(datetime(2020, 1, 1, tzinfo=UTC))):
+        await db.run_in_transaction(
+            lambda s: fees.create_plan(
+                s, name="No fee", currency="CNY", rules=[{"bps": 0}], default=True,
+                created_by="tests",
+            )
+        )  # fmt: skip

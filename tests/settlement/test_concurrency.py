@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from payhub.core.clock import FrozenClock, use_clock
 from payhub.db.session import Database
 from payhub.payments import orchestrator
@@ -13,11 +15,16 @@ from payhub.settlement.balances import daily, journals
 from payhub.settlement.balances import settings as settlement_settings
 from tests.conftest import requires_postgres
 from tests.payments.helpers import count_rows
-from tests.settlement.helpers import beijing
+from tests.settlement.helpers import beijing, no_fee_by_default
 from tests.settlement.test_properties import _open, _pay
 
 MERCHANTS = 6
 WORKERS = 4
+
+
+@pytest.fixture(autouse=True)
+async def _no_merchant_fee(db: Database) -> None:
+    await no_fee_by_default(db)
 
 
 async def _available(db: Database, merchant_id: str) -> dict[str, int]:

@@ -1,18 +1,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 
 from payhub.channels.base import ChannelAdapter
-from payhub.core.clock import FrozenClock, use_clock
 from payhub.db.session import Database
 from payhub.payments.channels import use_channels
 from payhub.risk.sanctions import screening
-from payhub.settlement.fees import service as fees
 from payhub.settlement.payouts.config import PayoutConfig, use_config
 from tests.payments.helpers import static_routing
+from tests.settlement.helpers import no_fee_by_default
 from tests.settlement.payouts.helpers import rails_world
 
 
@@ -44,12 +42,4 @@ def fresh_watch_index() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 async def _no_merchant_fee(db: Database) -> None:
-    """Collected money is what was paid: the platform's default plan charges nothing here
-    (fees have their own tests), in force since long before any test's clock."""
-    with use_clock(FrozenClock(datetime(2020, 1, 1, tzinfo=UTC))):
-        await db.run_in_transaction(
-            lambda s: fees.create_plan(
-                s, name="No fee", currency="CNY", rules=[{"bps": 0}], default=True,
-                created_by="tests",
-            )
-        )  # fmt: skip
+    await no_fee_by_default(db)
