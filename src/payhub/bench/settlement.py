@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 
 from payhub.bench import settlement_recon, settlement_splits
@@ -80,13 +80,7 @@ def settlement_command(
     """Split payouts, instant payout latency and reconciliation, with the targets."""
     url = database_url or get_settings().database_url
     sizes = receivers or [200, 10_000]
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
+    with settlement_splits.progress_bar() as bar:
         splits = asyncio.run(settlement_splits.run(url, sizes, progress=bar))
         recon = asyncio.run(_recon(url, lines, breaks, seed, bar))
     by_size = {b["receivers"]: b["seconds"] for b in splits["split_batches"]}

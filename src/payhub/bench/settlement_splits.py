@@ -265,6 +265,17 @@ async def run(
     }
 
 
+def progress_bar() -> Progress:
+    """The settlement benchmarks' bar: what runs, how far, for how long."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
 def splits_command(
     receivers: Annotated[
         list[int] | None, typer.Option(min=1, help="Batch sizes (repeat the option).")
@@ -284,13 +295,7 @@ def splits_command(
     """Split batches posted and paid out, and instant payout latency, end to end."""
     url = database_url or get_settings().database_url
     sizes = receivers or [200, 10_000]
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
+    with progress_bar() as bar:
         result = asyncio.run(
             run(
                 url,
