@@ -23,6 +23,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -172,8 +173,10 @@ def _seed(base_url: str, operator: str) -> str:
     ]
     ok("POST", "/v1/ledger/holds", json={"id": hold, "postings": postings})
     payouts = _seed_payouts(ok, me, merchant, bank, token, customer)
+    back_office = _seed_back_office(ok)
     KNOWN.update(
         **payouts,
+        **back_office,
         merchant_id=[merchant],
         changed_merchant_id=[ok("POST", "/v1/merchants", json={"name": "Changed"})["id"]],
         merchant=[merchant],
@@ -239,6 +242,32 @@ def _seed_payouts(
         "payout_id": [payout],
         "batch_id": [batch],
         "receiver": [receiver],
+    }
+
+
+def _seed_back_office(ok: Any) -> dict[str, list[Any]]:
+    """A fee plan, a channel's cost schedule, today's settlements, and a reconciliation run
+    of today's partner-bank statement against a custody figure one fen off (a break)."""
+    rules = [{"card_type": "credit", "bps": 60, "minimum": 1, "cap": 5000}, {"bps": 55}]
+    plan = ok("POST", "/v1/fee_plans", json={"name": "Fuzz plan", "rules": rules})["id"]
+    price = {"bps": 30, "minimum": 1}
+    schedule = {"channel": "partner_bank", "debit": price, "credit": price}
+    ok("POST", "/v1/channel_cost_schedules", json=schedule)
+    today = datetime.now(UTC).date().isoformat()
+    run = {"channel": "partner_bank", "date": today, "custody": {"CNY": 1}}
+    run_id = ok("POST", "/v1/reconciliation/runs", json=run)["id"]
+    breaks = [b["id"] for b in ok("GET", f"/v1/reconciliation/breaks?run={run_id}")["data"]]
+    settlements = [s["id"] for s in ok("GET", "/v1/settlements")["data"]]
+    return {
+        "plan_id": [plan],
+        "fee_plan": [plan],
+        "channel_id": ["partner_bank"],
+        "channel": ["partner_bank"],
+        "date": [today],
+        "run_id": [run_id],
+        "run": [run_id],
+        "break_id": breaks,
+        "settlement_id": settlements,
     }
 
 
