@@ -118,6 +118,9 @@ def _transfers(draw: st.DrawFn) -> list[CreditTransfer]:
             creditor_account=draw(_ACCOUNT),
             creditor_bank_code=draw(_BANK),
             remittance_info=draw(st.one_of(st.none(), _NAME)),
+            instruction_id=draw(st.one_of(st.none(), _ID)),
+            local_instrument=draw(st.one_of(st.none(), st.sampled_from(["ibps", "hvps"]))),
+            creditor_id=draw(st.one_of(st.none(), _ID)),
         )
         for e2e in ids
     ]

@@ -36,6 +36,7 @@ from payhub.settlement.balances.routes import router as settlement_router
 from payhub.settlement.fees.routes import router as fees_router
 from payhub.settlement.payouts.routes import router as payouts_router
 from payhub.settlement.reconciliation.routes import router as reconciliation_router
+from payhub.splits.bankfile_routes import router as split_bank_files_router
 from payhub.splits.routes import router as splits_router
 from payhub.vault.key_routes import router as vault_keys_router
 from payhub.vault.routes import router as vault_router
@@ -110,6 +111,7 @@ def create_app(
     app.include_router(settlement_router)
     app.include_router(payouts_router)
     app.include_router(splits_router)
+    app.include_router(split_bank_files_router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

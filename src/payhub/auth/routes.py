@@ -45,8 +45,8 @@ def _redacted(model: BaseModel) -> BaseModel:
 
 @router.post("/api_keys", status_code=201, response_model=KeyOut)
 async def create_platform_key(body: PlatformKeyIn, uow: OperatorWork) -> Response:
-    """A platform key (shown once): scopes from operator, compliance, detokenize, read,
-    write, refunds."""
+    """A platform key (shown once): scopes from operator, compliance, detokenize, bank_files,
+    read, write, refunds."""
 
     async def work(session: AsyncSession) -> tuple[BaseModel, int]:
         issued = await service.issue_key(

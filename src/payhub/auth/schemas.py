@@ -9,7 +9,9 @@ from pydantic import BaseModel, Field
 from payhub.api.schemas import StrictModel, Timestamp
 from payhub.auth.service import IssuedKey, KeyView
 
-PlatformScope = Literal["operator", "compliance", "detokenize", "read", "write", "refunds"]
+PlatformScope = Literal[
+    "operator", "compliance", "detokenize", "bank_files", "read", "write", "refunds"
+]
 
 
 class KeyOut(BaseModel):
@@ -51,7 +53,7 @@ class KeyOut(BaseModel):
 
 class PlatformKeyIn(StrictModel):
     """A key of the platform's side: an operator, a compliance officer (`compliance` only),
-    a detokenisation service (`detokenize`)."""
+    a detokenisation service (`detokenize`), the bank-file desk (`bank_files`)."""
 
     name: str = Field(min_length=1, max_length=200)
     scopes: list[PlatformScope] = Field(min_length=1)

@@ -31,9 +31,21 @@ MERCHANT = "merchant"
 COMPLIANCE = "compliance"
 # Revealing a stored card or account number: never implied by `operator`.
 DETOKENIZE = "detokenize"
-ALL_SCOPES = ("read", "write", "refunds", "payouts", "operator", "compliance", DETOKENIZE)
+# Bank files (a split batch's pain.001 carries the receivers' account numbers in clear; a
+# pain.002 settles payouts): never implied by `operator` either.
+BANK_FILES = "bank_files"
+ALL_SCOPES = (
+    "read",
+    "write",
+    "refunds",
+    "payouts",
+    "operator",
+    "compliance",
+    DETOKENIZE,
+    BANK_FILES,
+)
 # Scopes only platform (operator-role) keys may hold: a merchant key never reaches them.
-PLATFORM_SCOPES = frozenset({OPERATOR, COMPLIANCE, DETOKENIZE})
+PLATFORM_SCOPES = frozenset({OPERATOR, COMPLIANCE, DETOKENIZE, BANK_FILES})
 OPERATOR_SCOPES = ["operator", "read", "write", "refunds"]
 
 

@@ -110,6 +110,25 @@ RESPONSE_CODES: Mapping[str, ResponseCode] = MappingProxyType(
             ResponseCode("94", "Duplicate transmission", "channel_error", None),
             # A payout approved earlier and later sent back by the beneficiary bank.
             ResponseCode("RT", "Returned by the beneficiary bank", "payout_returned", None),
+            # A bank's ISO 20022 status report (pain.002) rejecting a payout: the status,
+            # or its external status reason code when one is given.
+            *(
+                ResponseCode(iso, meaning, "payout_rejected", None)
+                for iso, meaning in (
+                    ("RJCT", "Rejected by the bank"),
+                    ("CANC", "Cancelled by the bank"),
+                    ("AC01", "Incorrect account number"),
+                    ("AC04", "Closed account number"),
+                    ("AC06", "Blocked account"),
+                    ("AG01", "Transaction forbidden on this account"),
+                    ("AM04", "Insufficient funds"),
+                    ("AM05", "Duplication"),
+                    ("BE01", "Creditor name does not match the account"),
+                    ("MS02", "Reason not specified by the customer"),
+                    ("MS03", "Reason not specified by the agent"),
+                    ("NARR", "See the narrative"),
+                )
+            ),
         )
     }
 )

@@ -994,6 +994,48 @@ _SPECS: tuple[ErrorSpec, ...] = (
         "Receiver {receiver} would get {amount}, above its cap of {cap}.",
         "分账接收方 {receiver} 将分得 {amount},超过其上限 {cap}。",
     ),
+    # Bank files of split batches (pain.001 out, pain.002 back)
+    ErrorSpec(
+        "payout_rejected",
+        402,
+        _T.PAYMENT,
+        False,
+        "The bank rejected the payout; its reason code is on the payout.",
+        "银行拒绝了该笔出款;拒绝原因代码记录在出款上。",
+    ),
+    ErrorSpec(
+        "split_batch_nothing_to_export",
+        409,
+        _T.CONFLICT,
+        False,
+        "Split batch {batch} has no payout awaiting the bank: every line is settled or has "
+        "no payout yet.",
+        "分账批次 {batch} 没有等待银行处理的出款:各行均已结清或尚无出款。",
+    ),
+    ErrorSpec(
+        "bank_file_mismatch",
+        400,
+        _T.INVALID_REQUEST,
+        False,
+        "The status report does not answer a bank file of split batch {batch}: {detail}",
+        "该状态报告不是对分账批次 {batch} 的银行文件的回复:{detail}",
+    ),
+    ErrorSpec(
+        "bank_status_unknown_payout",
+        400,
+        _T.INVALID_REQUEST,
+        False,
+        "The status report names {payout}, which is not a payout of split batch {batch}.",
+        "状态报告中的 {payout} 不是分账批次 {batch} 的出款。",
+    ),
+    ErrorSpec(
+        "bank_status_conflict",
+        409,
+        _T.CONFLICT,
+        False,
+        "The status report says {status} for payout {payout}, which is already {current}.",
+        "状态报告称出款 {payout} 为 {status},但该出款已是 {current}。",
+    ),
 )
 
 CATALOGUE: dict[str, ErrorSpec] = {spec.code: spec for spec in _SPECS}

@@ -43,6 +43,11 @@ class CreditTransfer:
     creditor_account: str  # an IBAN, or the bank's account number
     creditor_bank_code: str | None = None  # BIC, or a clearing code such as a CNAPS code
     remittance_info: str | None = None
+    # Our request id for the transfer: the same id its rail call carries, so a bank that
+    # got the transfer both ways recognises it and acts once.
+    instruction_id: str | None = None
+    local_instrument: str | None = None  # the rail the transfer goes by (e.g. ibps, hvps)
+    creditor_id: str | None = None  # the creditor's id with us (the receiving merchant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +96,20 @@ def write(batch: PaymentBatch) -> bytes:
 
     for transfer in batch.transfers:
         tx = b.sub(info, "CdtTrfTxInf")
-        b.path(tx, "PmtId", "EndToEndId", text=transfer.end_to_end_id)
+        payment_id = b.sub(tx, "PmtId")
+        if transfer.instruction_id is not None:
+            b.sub(payment_id, "InstrId", transfer.instruction_id)
+        b.sub(payment_id, "EndToEndId", transfer.end_to_end_id)
+        if transfer.local_instrument is not None:
+            b.path(tx, "PmtTpInf", "LclInstrm", "Prtry", text=transfer.local_instrument)
         amount = b.path(tx, "Amt", "InstdAmt", text=amount_text(transfer.amount, transfer.currency))
         amount.set("Ccy", transfer.currency)
         if transfer.creditor_bank_code is not None:
             parties.write_bank(b, tx, "CdtrAgt", transfer.creditor_bank_code)
-        b.path(tx, "Cdtr", "Nm", text=transfer.creditor_name)
+        creditor = b.sub(tx, "Cdtr")
+        b.sub(creditor, "Nm", transfer.creditor_name)
+        if transfer.creditor_id is not None:
+            b.path(creditor, "Id", "OrgId", "Othr", "Id", text=transfer.creditor_id)
         parties.write_account(b, tx, "CdtrAcct", transfer.creditor_account)
         if transfer.remittance_info is not None:
             b.path(tx, "RmtInf", "Ustrd", text=transfer.remittance_info)
@@ -173,6 +186,9 @@ def _read_transfer(r: Reader, tx: etree._Element, index: int) -> CreditTransfer:
         creditor_account=_need(parties.read_account(r, tx, "CdtrAcct"), f"{where}: CdtrAcct"),
         creditor_bank_code=parties.read_bank(r, tx, "CdtrAgt"),
         remittance_info=r.text(tx, "RmtInf/Ustrd"),
+        instruction_id=r.text(tx, "PmtId/InstrId"),
+        local_instrument=r.text(tx, "PmtTpInf/LclInstrm/Prtry"),
+        creditor_id=r.text(tx, "Cdtr/Id/OrgId/Othr/Id"),
     )
 
 
@@ -224,3 +240,7 @@ def _check(batch: PaymentBatch) -> None:
             check_text(t.creditor_bank_code, 35, f"{field}.creditor_bank_code")
         if t.remittance_info is not None:
             check_text(t.remittance_info, 140, f"{field}.remittance_info")
+        for name in ("instruction_id", "local_instrument", "creditor_id"):
+            value = getattr(t, name)
+            if value is not None:
+                check_text(value, 35, f"{field}.{name}")
