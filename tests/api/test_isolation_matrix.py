@@ -88,6 +88,7 @@ class World:
     revoked_operator: str
     expired: str  # a key of A's that has expired
     detokenizer: str  # a platform key with the `detokenize` scope only
+    bank_desk: str  # a platform key with the `bank_files` scope only
 
 
 class Api:
@@ -264,6 +265,9 @@ async def _build_world(db: Database, settings: Settings) -> tuple[World, dict[st
     detokenizer = await db.run_in_transaction(
         lambda s: auth.issue_key(s, name="vault", role="operator", scopes=[auth.DETOKENIZE])
     )
+    bank_desk = await db.run_in_transaction(
+        lambda s: auth.issue_key(s, name="bank desk", role="operator", scopes=[auth.BANK_FILES])
+    )
     expired = await db.run_in_transaction(
         lambda s: auth.issue_key(
             s,
@@ -274,7 +278,9 @@ async def _build_world(db: Database, settings: Settings) -> tuple[World, dict[st
             expires_at=clock.now() - timedelta(minutes=1),
         )
     )
-    world = World(a, b, operator.secret, gone.secret, expired.secret, detokenizer.secret)
+    world = World(
+        a, b, operator.secret, gone.secret, expired.secret, detokenizer.secret, bank_desk.secret
+    )
     return world, seen
 
 
@@ -428,7 +434,7 @@ class Case:
     access: Access
     calls: Build
     # Operator routes: the platform key whose request is the control (see `_control`).
-    control: Literal["operator", "detokenizer"] = "operator"
+    control: Literal["operator", "detokenizer", "bank_desk"] = "operator"
 
 
 def public(path: str) -> Case:
@@ -447,6 +453,12 @@ def detokenizer(build: Build) -> Case:
     """A platform route that needs the `detokenize` scope: refused to merchant keys like any
     operator route, tried by the platform's detokenisation key as the control."""
     return Case("operator", build, control="detokenizer")
+
+
+def bank_desk(build: Build) -> Case:
+    """A platform route that needs the `bank_files` scope (a bank file carries receivers'
+    account numbers): refused to merchant keys, tried by the bank-file desk's key."""
+    return Case("operator", build, control="bank_desk")
 
 
 def _card_body(customer: str | None, pan: str, **extra: Any) -> dict[str, Any]:
@@ -1110,6 +1122,12 @@ MATRIX: dict[tuple[str, str], Case] = {
             Call(f"/v1/split_batches/{them.split_batch}", code="split_batch_not_found")
         ]
     ),
+    ("GET", "/v1/split_batches/{batch_id}/pain001"): bank_desk(
+        lambda me, them: [Call(f"/v1/split_batches/{them.split_batch}/pain001")]
+    ),
+    ("POST", "/v1/split_batches/{batch_id}/pain002"): bank_desk(
+        lambda me, them: [Call(f"/v1/split_batches/{them.split_batch}/pain002", body={})]
+    ),
     ("POST", "/v1/split_batches/{batch_id}/retry"): merchant(
         lambda me, them: [
             Call(f"/v1/split_batches/{them.split_batch}/retry", code="split_batch_not_found")
@@ -1378,7 +1396,9 @@ async def test_another_merchants_objects_are_out_of_reach(
         assert added == [], f"{method} {path} wrote rows: {added}"
 
     if case.access == "operator":
-        control = w.detokenizer if case.control == "detokenizer" else w.operator
+        control = {"detokenizer": w.detokenizer, "bank_desk": w.bank_desk}.get(
+            case.control, w.operator
+        )
         for call in calls:
             await _control(api, control, method, call)
     elif case.access == "merchant":

@@ -30,16 +30,22 @@ from sqlalchemy import LargeBinary
 
 from payhub import jobs
 from payhub.channels.base import ChannelAdapter
+from payhub.channels.sim.bankfiles import answer_pain001
 from payhub.core.config import Settings, get_settings
 from payhub.db.models import metadata
 from payhub.db.session import Database
 from payhub.events import signing
-from payhub.payments.channels import use_channels
+from payhub.payments.channels import get_channels, use_channels
+from payhub.splits import service as splits
+from payhub.splits.service import BatchOrder, LineIn
+from payhub.vault import service as vault_service
 from tests.auth.test_request_signing import signed
 from tests.events.receiver import Receiver, running_receiver
 from tests.payments.helpers import static_routing, world
 from tests.payments.test_no_card_data_leaks import CIPHERTEXT, run_flow
 from tests.security.leaks import Responses, Scanner, database_cells, every_log_line, raw_record
+from tests.settlement.payouts.helpers import network, open_party
+from tests.settlement.payouts.split_helpers import open_leader
 
 # Columns that hold secrets sealed under the master key, or key material wrapped by it:
 # binary, and never scanned as text (their bytes are checked instead).
@@ -213,6 +219,12 @@ async def run_every_capability(
         for g in sent
     )
 
+    # A split batch's bank file exported by a platform key holding `bank_files` only (the
+    # one answer allowed to hold the receiver's account number), the simulated bank's
+    # status report imported.
+    exported, supplier_number = await _bank_files_round(client, as_key, db, watch)
+    numbers = [*numbers, supplier_number]
+
     # Everything there is to read back.
     for path in (
         "/v1/api_keys",
@@ -229,7 +241,42 @@ async def run_every_capability(
     assert verified["ok"] is True, verified
 
     where = f"{revealed.request.method} {revealed.request.url}"
-    return numbers, cvvs, responses, {where: payment["payment_method"]}
+    exported_at = f"{exported.request.method} {exported.request.url}"
+    return numbers, cvvs, responses, {where: payment["payment_method"], exported_at: "pain.001"}
+
+
+async def _bank_files_round(
+    client: httpx.AsyncClient, as_key: Any, db: Database, watch: Any
+) -> tuple[httpx.Response, str]:
+    """A group leader's batch to one supplier, its payout committed in transit, the batch
+    file exported, answered by the simulated bank and the answer imported."""
+    leader = await open_leader(db, client, as_key, [20_000])
+    supplier = await open_party(db, "Leak Farm")
+    order = BatchOrder(
+        merchant_id=leader.merchant_id,
+        currency="CNY",
+        lines=[LineIn(supplier.payee_id, amount=5_000)],
+        payments=tuple(leader.payments),
+    )
+    batch = await db.run_in_transaction(lambda s: splits.create_batch(s, order))
+    await db.run_in_transaction(lambda s: splits.open_and_start(s, batch.id, limit=10))
+    number = await db.run_in_transaction(
+        lambda s: vault_service.reveal_bank_account(s, supplier.bank_account)
+    )
+    desk = await _ok(
+        await client.post("/v1/api_keys", json={"name": "bank", "scopes": ["bank_files"]}), 201
+    )
+    banker = watch(as_key(desk["secret"]))
+    exported = await banker.get(f"/v1/split_batches/{batch.id}/pain001")
+    assert exported.status_code == 200, exported.text
+    answer = answer_pain001(network(get_channels()), exported.content, default_rail="ibps")
+    imported = await banker.post(
+        f"/v1/split_batches/{batch.id}/pain002",
+        content=answer,
+        headers={"Content-Type": "application/xml", "Idempotency-Key": "leak-report"},
+    )
+    await _ok(imported)
+    return exported, number.account_number
 
 
 async def _merchant_key(client: httpx.AsyncClient, merchant: str) -> str:

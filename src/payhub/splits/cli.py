@@ -1,13 +1,16 @@
 """`payhub splits …`: submit a group leader's batch from a JSON file, pay it out with a
-progress bar, follow and retry it."""
+progress bar, follow and retry it; its bank file out (pain.001) and the bank's status
+report back (pain.002)."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -15,7 +18,7 @@ from payhub.clikit import console, in_transaction, refuse, run_db
 from payhub.core.errors import PayHubError
 from payhub.core.money import Money
 from payhub.db.session import Database
-from payhub.splits import runner, service
+from payhub.splits import bankfiles, runner, service
 
 splits_app = typer.Typer(help="Group-leader split payouts (分账).", no_args_is_help=True)
 
@@ -148,3 +151,52 @@ def list_(limit: Annotated[int, typer.Option(min=1, max=100)] = 20) -> None:
             f"{b['lines_paid']}/{b['lines_total']}",
         )  # fmt: skip
     console.print(table)
+
+
+@splits_app.command("export-pain001")
+def export_pain001(
+    batch: Annotated[str, typer.Argument(help="The split batch, spb_….")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Where to write the file (default: <message id>.xml here)."),
+    ] = None,
+) -> None:
+    """Write the batch's payouts awaiting the bank as a pain.001.001.09 credit transfer file.
+    The file holds the receivers' account numbers in clear: it is written readable by its
+    owner only, and the export is recorded in the audit log."""
+    made = in_transaction(lambda s: bankfiles.export_pain001(s, batch))
+    target = out or Path(f"{made.message_id}.xml")
+    try:
+        with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+            f.write(made.file)
+    except OSError as error:
+        raise refuse(
+            PayHubError("validation_error", param="out", detail=str(error.strerror))
+        ) from None
+    console.print(
+        f"{made.transfers} transfers of {batch} written to {escape(str(target))} "
+        f"(message {made.message_id}, SHA-256 {made.sha256[:16]}…)"
+    )
+
+
+@splits_app.command("import-pain002")
+def import_pain002(
+    batch: Annotated[str, typer.Argument(help="The split batch, spb_….")],
+    file: Annotated[Path, typer.Argument(help="The bank's pain.002 status report.")],
+) -> None:
+    """Apply the bank's pain.002 status report to the batch's payouts (ACSC/ACCC paid,
+    RJCT/CANC failed with the reason code, other statuses still with the bank). The same
+    report twice changes nothing; a report contradicting a settled payout is refused whole."""
+    try:
+        data = file.read_bytes()
+    except OSError as error:
+        raise refuse(
+            PayHubError("validation_error", param="file", detail=str(error.strerror))
+        ) from None
+    done = in_transaction(lambda s: bankfiles.import_pain002(s, batch, data))
+    console.print(
+        f"status report {escape(done.message_id)}: {len(done.paid)} paid, "
+        f"{len(done.failed)} failed, {len(done.pending)} still with the bank, "
+        f"{len(done.unchanged)} unchanged"
+    )
+    _show(batch)

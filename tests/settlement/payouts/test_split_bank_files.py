@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Callable
 from functools import cache, partial
 from importlib import resources
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,10 +16,14 @@ import xmlschema
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
+from typer.testing import CliRunner
 
 from payhub.auth import service as auth
+from payhub.channels.base import ChannelAdapter
 from payhub.channels.sim.bankfiles import answer_pain001
+from payhub.cli import app
 from payhub.core import clock
+from payhub.core.config import reset_settings_cache
 from payhub.core.errors import PayHubError
 from payhub.db.session import Database
 from payhub.iso20022 import pain001, pain002
@@ -305,3 +310,38 @@ async def test_concurrent_imports_of_one_report_settle_each_payout_once(
     assert sum(len(r.unchanged) for r in results) == 15
     assert await balance(db, "bank:custody") == 60_000 - 15_000
     assert await ledger_is_balanced(db)
+
+
+async def test_the_cli_exports_and_imports(
+    db: Database,
+    client: httpx.AsyncClient,
+    as_key: Client,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    rails: dict[str, ChannelAdapter],
+) -> None:
+    leader = await open_leader(db, client, as_key, [10_000])
+    (supplier,) = await suppliers(db, 1)
+    batch_id = await _batch_in_transit(db, leader, [supplier.payee_id])
+    out, report = tmp_path / "batch.xml", tmp_path / "report.xml"
+    monkeypatch.setenv("PAYHUB_DATABASE_URL", db.url)
+    reset_settings_cache()
+
+    def invoke(*args: str) -> str:
+        result = CliRunner().invoke(app, ["splits", *args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    try:
+        exported = await asyncio.to_thread(invoke, "export-pain001", batch_id, "--out", str(out))
+        assert "1 transfers" in exported and str(out) in exported
+        assert out.stat().st_mode & 0o077 == 0  # readable by its owner only
+        (number,) = await _numbers(db, [supplier.bank_account])
+        assert number not in exported and number.encode() in out.read_bytes()
+        report.write_bytes(answer_pain001(network(rails), out.read_bytes(), default_rail="ibps"))
+        imported = await asyncio.to_thread(invoke, "import-pain002", batch_id, str(report))
+        again = await asyncio.to_thread(invoke, "import-pain002", batch_id, str(report))
+    finally:
+        reset_settings_cache()
+    assert "1 paid, 0 failed" in imported and "1 unchanged" in again
+    assert await balance(db, f"merchant:{supplier.merchant_id}:available") == 0
