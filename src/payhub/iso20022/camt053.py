@@ -8,7 +8,8 @@ balances and one entry per movement. A movement of ours maps to an entry as:
   `CdtDbtInd` (a capture is a credit, a refund or payout a debit);
 - amount and currency → `Amt` (a decimal with the currency's own number of places);
 - when it happened → `BookgDt/DtTm` (UTC), its date → `ValDt/Dt`;
-- our request id → `NtryDtls/TxDtls/Refs/EndToEndId`; the channel's reference →
+- our request id → `NtryDtls/TxDtls/Refs/EndToEndId` (`NOTPROVIDED` when the channel lost
+  it); the channel's reference →
   `AcctSvcrRef`; the payment (or payout) id and the authorisation reference →
   `Refs/Prtry` with types PAYMENT and AUTHORIZATION;
 - the channel's fee → `Chrgs/Rcrd` (not included in `Amt`).
@@ -56,6 +57,9 @@ from payhub.iso20022.values import (
 MESSAGE = MessageType.CAMT_053
 ISSUER = "PayHub"  # issuer of our proprietary bank transaction codes
 BOOKED = "BOOK"
+# ISO 20022's convention for an end-to-end id the sender did not give: a channel that lost
+# our request id reports the movement under it.
+NOT_PROVIDED = "NOTPROVIDED"
 
 
 class CreditDebit(StrEnum):
@@ -121,7 +125,7 @@ def entry_of(line: StatementLine) -> StatementEntry:
         credit_debit=_DIRECTION[line.kind],
         booked_at=line.occurred_at,
         kind=line.kind.value,
-        end_to_end_id=line.request_id,
+        end_to_end_id=line.request_id or NOT_PROVIDED,
         channel_ref=line.channel_ref,
         payment_id=line.payment_id,
         authorization_ref=line.authorization_ref,
@@ -208,7 +212,7 @@ def line_of(entry: StatementEntry, channel_id: str, index: int = 0) -> Statement
     return StatementLine(
         channel_id=channel_id,
         kind=kind,
-        request_id=entry.end_to_end_id,
+        request_id="" if entry.end_to_end_id == NOT_PROVIDED else entry.end_to_end_id,
         channel_ref=entry.channel_ref,
         authorization_ref=entry.authorization_ref,
         payment_id=entry.payment_id,

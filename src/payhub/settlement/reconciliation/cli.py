@@ -3,7 +3,7 @@ the same services as the API; resolutions are audited as done by this machine's 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +14,7 @@ from rich.table import Table
 
 from payhub.clikit import console, in_transaction, refuse, when
 from payhub.core.errors import PayHubError
-from payhub.settlement.reconciliation import service
+from payhub.settlement.reconciliation import camt053_source, service
 from payhub.settlement.reconciliation.service import BreakFilter, RunView
 
 recon_app = typer.Typer(help="Reconciliation: statements, breaks, reports.", no_args_is_help=True)
@@ -68,23 +68,43 @@ def _custody(values: list[str]) -> dict[str, int] | None:
 
 @recon_app.command("run")
 def run(
-    channel: Annotated[str, typer.Option(help="The channel whose statement it is.")],
-    day: Annotated[str, typer.Option("--date", help="The statement's day, YYYY-MM-DD (UTC).")],
+    channel: Annotated[
+        str | None,
+        typer.Option(help="The channel whose statement it is (camt.053: default its account)."),
+    ] = None,
+    day: Annotated[
+        str | None,
+        typer.Option(
+            "--date",
+            help="The statement's day, YYYY-MM-DD (UTC; camt.053: default its period's day).",
+        ),
+    ] = None,
     statement: Annotated[
         Path | None,
         typer.Option("--file", help="A CSV statement; default: fetch it from the channel."),
+    ] = None,
+    camt053: Annotated[
+        Path | None,
+        typer.Option("--camt053", help="An ISO 20022 camt.053.001.08 statement instead."),
     ] = None,
     custody: Annotated[
         list[str], typer.Option(help="Three-way: custody net per currency, e.g. CNY=123456.")
     ] = [],  # noqa: B006 - typer reads the default
 ) -> None:
-    """Reconcile one channel's day."""
-    when_ = _day(day)
+    """Reconcile one channel's day: a CSV or camt.053 statement, or the channel's own."""
+    if statement is not None and camt053 is not None:
+        raise refuse(PayHubError("validation_error", param="file", detail="--file or --camt053"))
+    if camt053 is None and (channel is None or day is None):
+        raise refuse(
+            PayHubError("validation_error", param="channel", detail="--channel and --date")
+        )
+    when_ = _day(day) if day is not None else None
     net = _custody(custody)
     data = None
-    if statement is not None:
+    source = statement or camt053
+    if source is not None:
         try:
-            data = statement.read_bytes()
+            data = source.read_bytes()
         except OSError as error:
             raise refuse(
                 PayHubError("validation_error", param="file", detail=str(error.strerror))
@@ -92,9 +112,16 @@ def run(
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         size = f" ({len(data):,} bytes)" if data is not None else ""
-        progress.add_task(f"reconciling {channel} {when_}{size}", total=None)
+        what = f"{channel or 'the statement'} {when_ or ''}".strip()
+        progress.add_task(f"reconciling {escape(what)}{size}", total=None)
 
         async def work(session: Any) -> tuple[RunView, bool]:
+            if camt053 is not None:
+                assert data is not None
+                return await camt053_source.run_camt053(
+                    session, data=data, channel_id=channel, day=when_, custody=net
+                )
+            assert channel is not None and when_ is not None
             if data is not None:
                 return await service.run_csv(
                     session, channel_id=channel, day=when_, data=data, custody=net
@@ -109,7 +136,7 @@ def run(
 def statement(
     channel: Annotated[str, typer.Option(help="The channel whose statement to fetch.")],
     day: Annotated[str, typer.Option("--date", help="The statement's day, YYYY-MM-DD (UTC).")],
-    out: Annotated[Path, typer.Option(help="Write the CSV statement here.")],
+    out: Annotated[Path, typer.Option(help="Write the statement here.")],
     breaks: Annotated[
         int, typer.Option(min=0, help="Breaks to inject, spread over the types (tests, drills).")
     ] = 0,
@@ -117,9 +144,15 @@ def statement(
     truth: Annotated[
         Path | None, typer.Option(help="Write what was injected here (JSON), to score a run.")
     ] = None,
+    format_: Annotated[
+        str, typer.Option("--format", help="csv, or camt053 (ISO 20022 camt.053.001.08).")
+    ] = "csv",
 ) -> None:
-    """The channel's statement for a day as CSV (optionally with seeded breaks injected,
-    the late lines written next to it as `<out>.next-day.csv`)."""
+    """The channel's statement for a day as CSV or camt.053 (optionally with seeded breaks
+    injected, the late lines written next to it as `<out>.next-day.csv` or `.xml`, a
+    statement of the next day)."""
+    if format_ not in ("csv", "camt053"):
+        raise refuse(PayHubError("validation_error", param="format", detail="csv or camt053"))
     import asyncio
     import json
 
@@ -147,8 +180,19 @@ def statement(
         lines, next_day = injected.statement, injected.next_day
         if truth is not None:
             truth.write_text(json.dumps([[b.type, b.request_id] for b in injected.truth]) + "\n")
-        out.with_suffix(".next-day.csv").write_bytes(to_csv(next_day))
-    out.write_bytes(to_csv(lines))
+    try:
+        if format_ == "camt053":
+            out.write_bytes(camt053_source.write(channel, when_, list(lines)))
+            if breaks:
+                later = when_ + timedelta(days=1)
+                late = camt053_source.write(channel, later, list(next_day))
+                out.with_suffix(".next-day.xml").write_bytes(late)
+        else:
+            out.write_bytes(to_csv(lines))
+            if breaks:
+                out.with_suffix(".next-day.csv").write_bytes(to_csv(next_day))
+    except PayHubError as error:
+        raise refuse(error) from None
     console.print(
         f"{len(lines):,} lines written to {escape(str(out))}"
         + (f", {len(next_day):,} late lines for the next day" if breaks else "")

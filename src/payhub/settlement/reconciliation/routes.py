@@ -15,7 +15,7 @@ from payhub.api.deps import OperatorWork
 from payhub.api.schemas import Limit, cursor
 from payhub.core.errors import PayHubError
 from payhub.core.money import check_amount, check_currency
-from payhub.settlement.reconciliation import service
+from payhub.settlement.reconciliation import camt053_source, service
 from payhub.settlement.reconciliation.models import BREAK_STATUSES, BREAK_TYPES
 from payhub.settlement.reconciliation.schemas import (
     BreakOut,
@@ -89,13 +89,19 @@ async def _run_in(request: Request) -> RunIn:
             "content": {
                 "application/json": {"schema": RunIn.model_json_schema()},
                 "text/csv": {"schema": {"type": "string"}},
+                "application/xml": {"schema": {"type": "string"}},
             }
         }
     },
 )
 async def create_run(request: Request, uow: OperatorWork) -> Response:
-    """Reconcile one channel's statement for one day: uploaded (CSV) or fetched from the
-    channel. The same statement again answers with the first run (200)."""
+    """Reconcile one channel's statement for one day: uploaded (CSV, or an ISO 20022
+    camt.053 statement as `application/xml` with `channel` and `date` in the query or taken
+    from the statement's account and period) or fetched from the channel. The same
+    statement again answers with the first run (200)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind in ("application/xml", "text/xml"):
+        return await _run_camt053(request, uow)
     body = await _run_in(request)
     day = _day(body.date)
     custody = _custody(body.custody)
@@ -114,6 +120,23 @@ async def create_run(request: Request, uow: OperatorWork) -> Response:
             view, ran = await service.run_fetched(
                 session, channel_id=body.channel, day=day, custody=custody
             )
+        return RunOut.of(view), 201 if ran else 200
+
+    return await uow.write(work)
+
+
+async def _run_camt053(request: Request, uow: OperatorWork) -> Response:
+    data = await request.body()
+    channel = request.query_params.get("channel") or None
+    when = request.query_params.get("date")
+    day = _day(when) if when else None
+    if channel is not None:
+        service.check_channel(channel)
+
+    async def work(session: AsyncSession) -> tuple[BaseModel, int]:
+        view, ran = await camt053_source.run_camt053(
+            session, data=data, channel_id=channel, day=day
+        )
         return RunOut.of(view), 201 if ran else 200
 
     return await uow.write(work)
