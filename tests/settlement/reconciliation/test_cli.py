@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from payhub.db.session import Database
+from payhub.iso20022 import camt053
 from payhub.settlement.reconciliation.engine import DEFAULT_LATE_WINDOW, day_bounds
 from payhub.settlement.reconciliation.injection import Injected, Injection, inject
 from payhub.settlement.reconciliation.statements import to_csv
@@ -116,4 +117,26 @@ def test_statement_export(cli: Cli) -> None:
     assert "validation_error" in cli.fail(
         "recon", "statement", "--channel", "partner_bank", "--date", day, "--out", str(out),
         "--breaks", "5",
+    )  # fmt: skip
+
+
+def test_statement_export_as_camt053(cli: Cli) -> None:
+    """The channel's own statement as camt.053 (empty here: a valid statement with its
+    booked balances and no entry), reconciled from the file alone."""
+    out = cli.directory / "partner.xml"
+    day = DAY.isoformat()
+    done = flat(
+        cli.run(
+            "recon", "statement", "--channel", "partner_bank", "--date", day, "--out", str(out),
+            "--format", "camt053",
+        ).stdout
+    )  # fmt: skip
+    assert done.startswith("0 lines written")
+    statement = camt053.read(out.read_bytes())
+    assert (statement.account, statement.entries) == ("partner_bank", ())
+    ran = flat(cli.run("recon", "run", "--camt053", str(out)).stdout)
+    assert "partner_bank" in ran and day in ran
+    assert "validation_error" in cli.fail(
+        "recon", "statement", "--channel", "partner_bank", "--date", day, "--out", str(out),
+        "--format", "pdf",
     )  # fmt: skip
