@@ -614,6 +614,8 @@ class SmallRule:
     habit_within: timedelta = timedelta(days=35)
     small: tuple[tuple[str, int], ...] = (("CNY", 20_000), ("USD", 3_000), ("EUR", 3_000))
     default_small: int = 20_000
+    # A split batch's lines are one instruction of the group leader, not a payer's spree.
+    ignored_kinds: tuple[str, ...] = ("split",)
 
     def line(self, currency: str) -> int:
         for code, line in self.small:
@@ -636,13 +638,17 @@ class HighFrequencySmall:
 
     def inspect(self, tx: Transaction, graph: TransactionGraph) -> list[Hit]:
         rule = self.rule
-        if tx.amount > rule.line(tx.currency):
+        if tx.amount > rule.line(tx.currency) or tx.kind in rule.ignored_kinds:
             return []
         node = graph.nodes[tx.source]
         window = node.window(Direction.OUT, rule.window)
         if window.count < rule.min_count:
             return []
-        small = [e for e in window.edges if e.amount <= rule.line(e.currency)]
+        small = [
+            e
+            for e in window.edges
+            if e.amount <= rule.line(e.currency) and e.kind not in rule.ignored_kinds
+        ]
         if len(small) < rule.min_count:
             return []
         bursts = self._bursts.setdefault(node.id, [])
