@@ -165,3 +165,11 @@ def test_parts_of_a_split_withdrawal_carry_no_limit_and_are_silent() -> None:
     # choice of amount (the consumer leaves their instant limit out).
     parts = [_payout("mer_x", LIMIT, minutes=n) for n in range(4)]
     assert _alerts(parts, "structured_withdrawals") == []
+
+
+def test_a_leader_splitting_a_round_at_once_is_not_a_rapid_in_and_out() -> None:
+    round_ = [tx(f"cus_{n}", "mer_leader", 5_000 * YUAN, minutes=n) for n in range(2)]
+    lines = [tx("mer_leader", f"mer_s{n}", 4_800 * YUAN, kind="split", hours=1) for n in range(2)]
+    assert _alerts(round_ + lines, "rapid_in_out") == []
+    transfers = [tx("mer_leader", f"acct_{n}", 4_800 * YUAN, hours=1) for n in range(2)]
+    assert _alerts(round_ + transfers, "rapid_in_out") == [("rapid_in_out", "mer_leader")]
