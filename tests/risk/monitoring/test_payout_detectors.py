@@ -43,6 +43,22 @@ def test_a_shop_withdrawing_the_takings_of_many_customers_is_silent() -> None:
     assert _alerts([*day, _payout("mer_shop", 12_000 * YUAN, hours=10)], "rapid_pass_through") == []
 
 
+def test_a_small_shop_withdrawing_its_few_customers_payments_every_day_is_silent() -> None:
+    days = [
+        t
+        for d in range(5)
+        for t in (
+            tx("cus_a", "mer_small", 4_000 * YUAN, kind="payment", days=d),
+            tx("cus_b", "mer_small", 3_000 * YUAN, kind="payment", days=d, hours=1),
+            _payout("mer_small", 7_000 * YUAN, days=d, hours=10),
+        )
+    ]
+    found = _alerts(days, "rapid_pass_through")
+    assert found == [("rapid_pass_through", "mer_small")]  # the first day only: no history
+    (alert,) = run(monitor("rapid_pass_through"), days).values()
+    assert len(alert.transaction_ids) == 3
+
+
 def test_withdrawing_a_small_part_of_the_collections_is_silent() -> None:
     flow = [
         tx("cus_a", "mer_x", 10_000 * YUAN, kind="payment"),

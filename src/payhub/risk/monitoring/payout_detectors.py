@@ -35,9 +35,11 @@ def _china_day(moment: datetime) -> date:
 @dataclass(frozen=True, slots=True)
 class PassThroughRule:
     """A merchant that collected at least `min_collected` within `window` from at most
-    `max_payers` payers withdraws between `min_share` and `max_share` of it in that time.
-    A shop's takings come from many customers; money passed through a merchant account
-    comes from a few payers and leaves at once."""
+    `max_payers` payers withdraws between `min_share` and `max_share` of it in that time,
+    and had withdrawn nothing before the window in the retention. A shop's takings come
+    from many customers; a small shop that withdraws its few customers' payments every day
+    has that rhythm behind it; money passed through a fresh merchant account comes from a
+    few payers and leaves at once."""
 
     window: timedelta = timedelta(hours=24)
     min_collected: int = 500_000
@@ -72,6 +74,10 @@ class RapidPassThrough:
         if collected < rule.min_collected or len(payers) > rule.max_payers:
             return []
         first_in = came[0].at
+        start = tx.at - rule.window
+        history = node.window(Direction.OUT, graph.retention).edges
+        if any(e.kind == WITHDRAWAL and e.at <= start for e in history):
+            return []  # withdrawals before the window: the merchant's ordinary rhythm
         went = [
             e
             for e in node.window(Direction.OUT, rule.window).edges
