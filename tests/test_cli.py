@@ -627,22 +627,59 @@ def test_demo_seed_seeds_once(cli: Cli) -> None:
     lines = cli.run("demo", "seed").stdout.strip().splitlines()
     assert lines[0] == "Seeded 4 journals."
     assert lines[1].startswith("Demo shop: merchant mer_")
-    assert "sk_mer_" in lines[2]
+    assert "instant payout po_" in lines[2] and lines[2].endswith(" paid.")
+    assert lines[3].startswith("Demo group leader: merchant mer_")
+    assert "split batch spb_" in lines[3] and lines[3].endswith(" paid.")
+    assert "sk_mer_" in lines[4]
     assert cli.run("demo", "seed").stdout.strip() == "Already seeded."
     assert cli.query("SELECT COUNT(*) FROM ledger_journals WHERE id LIKE 'demo-%'") == [(4,)]
     # The demo shop's payments went through the real flows: 8 payments, 7 confirmed, each
     # capture and refund a journal of its own.
-    assert cli.query("SELECT COUNT(*) FROM payments") == [(8,)]
-    assert cli.query("SELECT COUNT(*) FROM payments WHERE decision IS NOT NULL") == [(7,)]
+    # The group leader's three orders of its round too (9 confirmed in all).
+    assert cli.query("SELECT COUNT(*) FROM payments") == [(11,)]
+    assert cli.query("SELECT COUNT(*) FROM payments WHERE decision IS NOT NULL") == [(10,)]
     captured = cli.query("SELECT COUNT(*) FROM payment_attempts WHERE kind = 'capture'")
     assert captured[0][0] >= 1
-    assert cli.balance("bank:custody")["posted"] == "34.88 CNY"
+    # Money out: the shop and the leader settle in real time (the shop keeps a reserve);
+    # the shop's verified payee took one instant payout, the leader's round was split to
+    # two suppliers, booked and paid; the leader is on a plan of its own.
+    assert cli.query("SELECT mode, reserve_bps FROM settlement_settings ORDER BY reserve_bps") == [
+        ("realtime", 0),
+        ("realtime", 1000),
+    ]
+    assert cli.query("SELECT role, status FROM payees ORDER BY role") == [
+        ("group_leader", "verified"),
+        ("merchant", "verified"),
+        ("supplier", "verified"),
+        ("supplier", "verified"),
+    ]
+    assert cli.query(
+        "SELECT instant, status, split_batch_id IS NULL FROM payouts ORDER BY instant"
+    ) == [(False, "paid", False), (False, "paid", False), (True, "paid", True)]
+    assert cli.query("SELECT COUNT(*) FROM split_lines WHERE status = 'paid'") == [(2,)]
+    assert cli.query("SELECT name FROM fee_plans") == [("Community group buying",)]
+    assert cli.query("SELECT COUNT(*) FROM merchants WHERE fee_plan_id IS NOT NULL") == [(1,)]
+    reserved = cli.query("SELECT SUM(reserve) FROM settlement_entries")
+    assert reserved[0][0] > 0
+    # Custody: the demo ledger's 34.88, less what the payouts sent to the banks.
+    paid_out = cli.query("SELECT SUM(amount) FROM payouts WHERE status = 'paid'")[0][0]
+    assert cli.balance("bank:custody")["posted"] == f"{(3488 - paid_out) / 100:.2f} CNY"
     assert cli.balance("merchant:mer_demo_noodles:available")["posted"] == "34.79 CNY"
     assert cli.balance("merchant:mer_demo_noodles:pending")["posted"] == "127.23 CNY"
-    # The demo ledger's 0.98 plus the fees the demo shop's payments were charged.
+    # The demo ledger's 0.98, the fees the payments were charged, the instant payout's
+    # fee and the platform's commission on the split batch.
     shop_fees = cli.query("SELECT SUM(merchant_fee - merchant_fee_refunded) FROM payment_fees")
     assert shop_fees[0][0] > 0
-    assert cli.balance("platform:fees")["posted"] == f"{(98 + shop_fees[0][0]) / 100:.2f} CNY"
+    payout_fees = cli.query("SELECT SUM(fee) FROM payouts")[0][0]
+    commission = cli.query("SELECT SUM(platform_commission) FROM split_batches")[0][0]
+    assert payout_fees > 0 and commission > 0
+    fees = 98 + shop_fees[0][0] + payout_fees + commission
+    assert cli.balance("platform:fees")["posted"] == f"{fees / 100:.2f} CNY"
+    # A second seed (a restart) adds nothing.
+    tables = ("payments", "payees", "payouts", "split_batches", "fee_plans", "events")
+    before = {t: cli.query(f"SELECT COUNT(*) FROM {t}") for t in tables}
+    assert cli.run("demo", "seed").stdout.strip() == "Already seeded."
+    assert {t: cli.query(f"SELECT COUNT(*) FROM {t}") for t in tables} == before
     listed = cli.run("ledger", "accounts", "list", "--code-prefix", "merchant:mer_demo").stdout
     assert sorted(row[0] for row in table_rows(listed)) == [
         "merchant:mer_demo_noodles:available",

@@ -200,7 +200,7 @@ def test_start_serves_the_api_with_demo_data(
         assert len(listed["data"]) >= 8
         assert listed["has_more"] is False
         payments = http.get("/v1/payments", params={"limit": 100}).json()["data"]
-        assert len(payments) == 8
+        assert len(payments) == 11  # the demo shop's 8, the group leader's round of 3
         assert {p["scene"] for p in payments} == {
             "food_delivery",
             "group_buy",
@@ -214,15 +214,27 @@ def test_start_serves_the_api_with_demo_data(
             result: dict[str, Any] = response.json()
             return result
 
-        assert balance("bank:custody")["posted"] == 3488
+        # Money out: the shop's instant payout and the split batch's two, all paid.
+        payouts = http.get("/v1/payouts", params={"limit": 100}).json()["data"]
+        assert sorted((p["instant"], p["status"]) for p in payouts) == [
+            (False, "paid"),
+            (False, "paid"),
+            (True, "paid"),
+        ]
+        [batch] = http.get("/v1/split_batches").json()["data"]
+        assert batch["status"] == "paid" and batch["lines_paid"] == 2
+        paid_out = sum(p["amount"] for p in payouts)
+        assert balance("bank:custody")["posted"] == 3488 - paid_out
         assert balance("merchant:mer_demo_noodles:available")["posted"] == 3479
         assert balance("merchant:mer_demo_noodles:pending")["posted"] == 12723
-        # The demo ledger's 98, plus the fees of the demo shop's payments.
-        shop_fees = sum(
+        # The demo ledger's 98, the fees of the payments (net of refunds), the instant
+        # payout's fee and the platform's commission on the split batch.
+        payment_fees = sum(  # net of what refunds gave back
             http.get(f"/v1/payments/{p['id']}/fees").json()["merchant_fee"] for p in payments
         )
-        assert shop_fees > 0
-        assert balance("platform:fees")["posted"] == 98 + shop_fees
+        assert payment_fees > 0
+        extra = sum(p["fee"] for p in payouts) + batch["platform_commission"]
+        assert balance("platform:fees")["posted"] == 98 + payment_fees + extra
 
         posted = http.post(
             "/v1/ledger/journals",
@@ -251,7 +263,7 @@ def test_start_serves_the_api_with_demo_data(
         assert duplicate.status_code == 200
         assert duplicate.json()["id"] == "e2e-payout-1"
 
-        assert balance("bank:custody")["posted"] == 1488
+        assert balance("bank:custody")["posted"] == 1488 - paid_out
         assert balance("merchant:mer_demo_noodles:available") | {"as_of": None} == {
             "object": "ledger_balance",
             "account": balance("merchant:mer_demo_noodles:available")["account"],
@@ -314,7 +326,9 @@ def test_second_start_does_not_seed_again(
     with second.client() as http:
         journals = http.get("/v1/ledger/journals", params={"limit": 100}).json()["data"]
         # The demo shop's capture and refund journals are named after their attempts.
-        named = sorted(j["id"] for j in journals if not j["id"].startswith(("cap_", "ref_")))
+        # So are the settlement, payout and split-batch journals.
+        generated = ("cap_", "ref_", "stl_", "po_", "spb_")
+        named = sorted(j["id"] for j in journals if not j["id"].startswith(generated))
         assert named == [
             "before-restart",
             "demo-capture-1",
@@ -322,9 +336,14 @@ def test_second_start_does_not_seed_again(
             "demo-channel-settlement-1",
             "demo-merchant-settlement-1",
         ]
-        assert len(http.get("/v1/payments", params={"limit": 100}).json()["data"]) == 8
+        # Nothing seeded again: the payments, payouts and split batch of the first start.
+        assert len(http.get("/v1/payments", params={"limit": 100}).json()["data"]) == 11
+        payouts = http.get("/v1/payouts", params={"limit": 100}).json()["data"]
+        assert len(payouts) == 3
+        assert len(http.get("/v1/split_batches").json()["data"]) == 1
+        paid_out = sum(p["amount"] for p in payouts if p["status"] == "paid")
         custody = http.get("/v1/ledger/accounts/bank:custody/balance", params={"currency": "CNY"})
-        assert custody.json()["posted"] == 3488 - 500
+        assert custody.json()["posted"] == 3488 - 500 - paid_out
     assert second.stopped_cleanly(), second.output()
 
 

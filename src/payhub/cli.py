@@ -238,8 +238,13 @@ def keys_list(
 
 def _shop_lines(shop: demo.DemoShop) -> list[str]:
     statuses = ", ".join(f"{n} {status}" for status, n in sorted(shop.statuses.items()))
+    out = shop.money_out
     return [
         f"Demo shop: merchant {shop.merchant_id}; payments: {statuses}.",
+        f"Demo shop: settled in real time with a 10% reserve; instant payout "
+        f"{out.shop_payout or '-'} {out.shop_payout_status or 'not made'}.",
+        f"Demo group leader: merchant {out.leader_id}; split batch {out.batch_id or '-'} "
+        f"{out.batch_status or 'not made'}.",
         f"Demo shop API key (shown once): [bold yellow]{shop.key.secret}[/]",
     ]
 

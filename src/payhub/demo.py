@@ -4,7 +4,10 @@
 - a demo shop — a real merchant with a key, customers, cards bound in the vault and a few
   payments of every scene taken through the real flows against the bank-network simulator
   (captured, partly captured, refunded, held, awaiting confirmation), so the payment API
-  has something to show.
+  has something to show;
+- its money going out (`demo_payouts`): real-time settlement with a reserve, a verified
+  payee and an instant payout, and a group leader's split batch to two suppliers, booked
+  and paid.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from payhub.auth.service import IssuedKey
 from payhub.core.errors import PayHubError
 from payhub.db.session import Database
+from payhub.demo_payouts import DemoPayouts, seed_payouts, settle_shop
 from payhub.ledger import service as ledger
 from payhub.ledger.domain import JournalSpec, PostingSpec, Side
 from payhub.merchants import service as merchants
@@ -138,6 +142,7 @@ class DemoShop:
     merchant_id: str
     key: IssuedKey
     statuses: dict[str, int]
+    money_out: DemoPayouts
 
 
 async def seed_shop(db: Database) -> DemoShop:
@@ -148,6 +153,7 @@ async def seed_shop(db: Database) -> DemoShop:
         merchant = await merchants.create_merchant(
             session, merchants.MerchantSpec(name=SHOP_NAME, daily_limit=10_000_000)
         )
+        await settle_shop(session, merchant.id)
         key = await merchants.issue_merchant_key(
             session, merchant.id, name="demo checkout", scopes=["read", "write", "refunds"]
         )
@@ -177,7 +183,8 @@ async def seed_shop(db: Database) -> DemoShop:
         )
         return dict(Counter(row.status for row in rows))
 
-    return DemoShop(merchant_id, key, await db.run_in_transaction(count))
+    statuses = await db.run_in_transaction(count)
+    return DemoShop(merchant_id, key, statuses, await seed_payouts(db, merchant_id))
 
 
 async def _demo_payment(

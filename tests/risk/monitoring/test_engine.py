@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from payhub.risk.monitoring import TYPOLOGIES, Monitor, MonitorConfig, Transaction
+from payhub.risk.monitoring import ALL_TYPOLOGIES, Monitor, MonitorConfig, Transaction
 from tests.risk.monitoring.factories import monitor, tx
 
 YUAN = 100
@@ -61,7 +61,7 @@ def test_unknown_typologies_are_refused() -> None:
 
 
 def test_every_typology_has_a_detector() -> None:
-    assert [d.typology for d in Monitor().detectors] == list(TYPOLOGIES)
+    assert [d.typology for d in Monitor().detectors] == list(ALL_TYPOLOGIES)
 
 
 def test_default_ids_are_platform_ids() -> None:

@@ -26,14 +26,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.core import clock
 from payhub.core.ids import id_floor
@@ -47,11 +48,13 @@ from payhub.risk.monitoring.alerts import Alert
 from payhub.risk.monitoring.engine import Monitor, MonitorConfig
 from payhub.risk.monitoring.graph import Transaction
 from payhub.risk.monitoring.models import RiskMonitorCursor
+from payhub.risk.monitoring.outflows import OUTFLOW_EVENTS, outflow_edges
 
 log = logging.getLogger("payhub.risk.monitoring")
 
-# The events that move money, and so become edges of the graph.
-MONEY_EVENTS = ("payment.succeeded", "payment.captured", "refund.succeeded")
+# The events that move money, and so become edges of the graph: payments and refunds;
+# withdrawals paid or returned and split batches booked (`outflows`).
+MONEY_EVENTS = ("payment.succeeded", "payment.captured", "refund.succeeded", *OUTFLOW_EVENTS)
 CURSOR = "outbox"
 SETTLE = timedelta(seconds=2)
 BATCH = 500
@@ -131,6 +134,7 @@ _ADVANCE = (
 )
 
 Progress = Callable[[int, int], None]  # (events replayed, events to replay)
+T = TypeVar("T")
 
 
 class CursorMoved(Exception):  # noqa: N818 - a signal between two steps, not an error
@@ -218,6 +222,16 @@ async def transaction_of(sql: Sql, row: Row) -> Transaction | None:
     )
 
 
+async def transactions_of(sql: Sql, row: Row) -> list[Transaction]:
+    """The edges of a money-moving event: one for a payment or a refund, one per line for
+    a split batch (none for one that moved nothing)."""
+    if row["type"] in OUTFLOW_EVENTS:
+        at = row["created_at"].astimezone(UTC)
+        return await outflow_edges(sql, row["type"], row["data"] or {}, at)
+    tx = await transaction_of(sql, row)
+    return [] if tx is None else [tx]
+
+
 def alert_key(typology: str, subject: str, transaction_id: str) -> str:
     """The stored alert's dedup key: the finding (typology, subject) and the transaction
     that raised it, the same in every process that replays the same events."""
@@ -255,7 +269,7 @@ class _Tally:
 class _Event:
     id: str
     at: datetime
-    tx: Transaction | None  # None: the event moved nothing
+    txs: list[Transaction]  # empty: the event moved nothing
 
 
 @dataclass(slots=True)
@@ -296,7 +310,7 @@ class MonitorConsumer:
                 if self.monitor is None or self.seen != cursor:
                     tally.replayed += await self._catch_up(cursor, on_replay)
                 try:
-                    done = await self.db.transact(lambda sql: self._advance(sql, tally), attempts=1)
+                    done = await self._in_session(lambda sql: self._advance(sql, tally), attempts=1)
                 except CursorMoved:
                     continue
                 if done is None:
@@ -338,12 +352,12 @@ class MonitorConsumer:
         if on_replay is not None:
             on_replay(0, total)
         while True:
-            page = await self.db.transact(
+            page = await self._in_session(
                 lambda s, a=after: self._read(s, a, through, REPLAY_PAGE)  # type: ignore[misc]
             )
             for event in page:
-                if event.tx is not None:
-                    self._observe(event.tx, replay=True)
+                for tx in event.txs:
+                    self._observe(tx, replay=True)
             done += len(page)
             if on_replay is not None:
                 on_replay(done, max(total, done))
@@ -363,9 +377,18 @@ class MonitorConsumer:
         last = await self.db.transact(at)
         return (last or clock.now()) - self.config.retention
 
+    async def _in_session(self, work: Callable[[Sql], Awaitable[T]], *, attempts: int = 5) -> T:
+        """`work` in an ORM session's transaction: payout and split events are read through
+        those modules' services, which take a session."""
+
+        async def run(session: AsyncSession) -> T:
+            return await work(await Sql.of(session))
+
+        return await self.db.run_in_transaction(run, attempts=attempts)
+
     async def _read(self, sql: Sql, after: str, upto: str, limit: int) -> list[_Event]:
         rows = await sql.all(_FEED, after=after, upto=upto, limit=limit)
-        return [_Event(str(r["id"]), r["created_at"], await transaction_of(sql, r)) for r in rows]
+        return [_Event(str(r["id"]), r["created_at"], await transactions_of(sql, r)) for r in rows]
 
     # -- advancing -----------------------------------------------------------------------
 
@@ -393,12 +416,11 @@ class MonitorConsumer:
         assert monitor is not None
         raised = revised = observed = 0
         for event in page:
-            if event.tx is None:
-                continue
-            observed += 1
-            for alert in self._observe(event.tx, replay=False):
-                r, v = await self._store(sql, alert)
-                raised, revised = raised + r, revised + v
+            for tx in event.txs:
+                observed += 1
+                for alert in self._observe(tx, replay=False):
+                    r, v = await self._store(sql, alert)
+                    raised, revised = raised + r, revised + v
         last = page[-1]
         moved = await sql.run(
             _ADVANCE,

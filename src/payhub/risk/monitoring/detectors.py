@@ -416,6 +416,9 @@ class RapidRule:
     max_inflows: int = 5
     min_share: float = 0.8
     max_share: float = 1.1
+    # A group leader's split batch passes a round's takings on to its suppliers by design
+    # (the split typologies watch it): not a pass-through.
+    ignored_kinds: tuple[str, ...] = ("split",)
 
 
 class RapidInOut:
@@ -431,7 +434,7 @@ class RapidInOut:
 
     def inspect(self, tx: Transaction, graph: TransactionGraph) -> list[Hit]:
         rule = self.rule
-        if tx.source == tx.target:
+        if tx.source == tx.target or tx.kind in rule.ignored_kinds:
             return []
         node = graph.nodes[tx.source]
         came = node.window(Direction.IN, rule.window)
@@ -441,7 +444,11 @@ class RapidInOut:
         sent = node.window(Direction.OUT, rule.window)
         known = node.window(Direction.OUT, graph.retention).parties
         went = [
-            e for e in sent.edges if e.at >= first_in and known[e.target] == sent.parties[e.target]
+            e
+            for e in sent.edges
+            if e.at >= first_in
+            and known[e.target] == sent.parties[e.target]
+            and e.kind not in rule.ignored_kinds
         ]
         gone = sum(e.amount for e in went if e.currency == tx.currency)
         got = sum(e.amount for e in came.edges if e.currency == tx.currency)
@@ -614,6 +621,8 @@ class SmallRule:
     habit_within: timedelta = timedelta(days=35)
     small: tuple[tuple[str, int], ...] = (("CNY", 20_000), ("USD", 3_000), ("EUR", 3_000))
     default_small: int = 20_000
+    # A split batch's lines are one instruction of the group leader, not a payer's spree.
+    ignored_kinds: tuple[str, ...] = ("split",)
 
     def line(self, currency: str) -> int:
         for code, line in self.small:
@@ -636,13 +645,17 @@ class HighFrequencySmall:
 
     def inspect(self, tx: Transaction, graph: TransactionGraph) -> list[Hit]:
         rule = self.rule
-        if tx.amount > rule.line(tx.currency):
+        if tx.amount > rule.line(tx.currency) or tx.kind in rule.ignored_kinds:
             return []
         node = graph.nodes[tx.source]
         window = node.window(Direction.OUT, rule.window)
         if window.count < rule.min_count:
             return []
-        small = [e for e in window.edges if e.amount <= rule.line(e.currency)]
+        small = [
+            e
+            for e in window.edges
+            if e.amount <= rule.line(e.currency) and e.kind not in rule.ignored_kinds
+        ]
         if len(small) < rule.min_count:
             return []
         bursts = self._bursts.setdefault(node.id, [])

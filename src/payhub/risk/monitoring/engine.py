@@ -40,6 +40,16 @@ from payhub.risk.monitoring.detectors import (
     SmallRule,
 )
 from payhub.risk.monitoring.graph import Transaction, TransactionGraph
+from payhub.risk.monitoring.payout_detectors import (
+    NewReceiverRule,
+    PassThroughRule,
+    RapidPassThrough,
+    SharedAccountRule,
+    SharedPayoutAccount,
+    SplitToNewReceiver,
+    StructuredWithdrawals,
+    StructuringRule,
+)
 
 TYPOLOGIES = (
     "fan_out",
@@ -53,6 +63,15 @@ TYPOLOGIES = (
     "high_frequency_small",
     "location_anomaly",
 )
+# Money leaving the platform: withdrawals and split batches (docs/aml.md, "Payouts and
+# split batches").
+PAYOUT_TYPOLOGIES = (
+    "rapid_pass_through",
+    "shared_payout_account",
+    "split_to_new_receiver",
+    "structured_withdrawals",
+)
+ALL_TYPOLOGIES = TYPOLOGIES + PAYOUT_TYPOLOGIES
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +82,7 @@ class MonitorConfig:
     forget_after: timedelta = timedelta(days=180)  # a node's first/last seen kept this long
     cooldown: timedelta = timedelta(hours=24)  # per subject and typology
     sweep_every: timedelta = timedelta(hours=1)  # of transaction time, for detector state
-    enabled: frozenset[str] = frozenset(TYPOLOGIES)
+    enabled: frozenset[str] = frozenset(ALL_TYPOLOGIES)
     fan_out: FanRule = field(default_factory=FanRule)
     fan_in: FanRule = field(default_factory=FanRule)
     cycle: CycleRule = field(default_factory=CycleRule)
@@ -74,9 +93,13 @@ class MonitorConfig:
     many_to_one: CollectionRule = field(default_factory=CollectionRule)
     high_frequency_small: SmallRule = field(default_factory=SmallRule)
     location_anomaly: LocationRule = field(default_factory=LocationRule)
+    rapid_pass_through: PassThroughRule = field(default_factory=PassThroughRule)
+    shared_payout_account: SharedAccountRule = field(default_factory=SharedAccountRule)
+    split_to_new_receiver: NewReceiverRule = field(default_factory=NewReceiverRule)
+    structured_withdrawals: StructuringRule = field(default_factory=StructuringRule)
 
     def __post_init__(self) -> None:
-        unknown = self.enabled - set(TYPOLOGIES)
+        unknown = self.enabled - set(ALL_TYPOLOGIES)
         if unknown:
             raise ValueError(f"unknown typologies: {', '.join(sorted(unknown))}")
 
@@ -92,8 +115,12 @@ class MonitorConfig:
             "many_to_one": ManyToOne(self.many_to_one),
             "high_frequency_small": HighFrequencySmall(self.high_frequency_small),
             "location_anomaly": LocationAnomaly(self.location_anomaly),
+            "rapid_pass_through": RapidPassThrough(self.rapid_pass_through),
+            "shared_payout_account": SharedPayoutAccount(self.shared_payout_account),
+            "split_to_new_receiver": SplitToNewReceiver(self.split_to_new_receiver),
+            "structured_withdrawals": StructuredWithdrawals(self.structured_withdrawals),
         }
-        return [made[name] for name in TYPOLOGIES if name in self.enabled]
+        return [made[name] for name in ALL_TYPOLOGIES if name in self.enabled]
 
 
 @dataclass(slots=True)

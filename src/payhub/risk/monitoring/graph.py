@@ -29,6 +29,12 @@ class Transaction:
     platform called it (payment, refund, payout, split, transfer); `channel` the payment
     format or rail, if known; `latitude`/`longitude` where the payer was, if known.
     `labels` are free tags from the feeding side; no detector reads them.
+
+    What the feeding side knows of a withdrawal or a split line (None when it is not one,
+    or not known): `bound_at`, when the receiving bank account was bound as a payee;
+    `batch_total`, the net collected of the split batch the amount is a share of;
+    `daily_limit` and `instant_limit`, the payee's daily withdrawal limit and the
+    real-time rail's per-payout limit in force when it was paid (the payout detectors).
     """
 
     id: str
@@ -42,6 +48,10 @@ class Transaction:
     latitude: float | None = None
     longitude: float | None = None
     labels: frozenset[str] = frozenset()
+    bound_at: datetime | None = None
+    batch_total: int | None = None
+    daily_limit: int | None = None
+    instant_limit: int | None = None
 
     def __post_init__(self) -> None:
         if self.at.tzinfo is None or self.at.utcoffset() != timedelta(0):
