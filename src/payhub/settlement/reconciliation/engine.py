@@ -126,6 +126,8 @@ class Outcome:
     escalated: int = 0
     breaks: list[Row] = field(default_factory=list)
     seconds: float = 0.0
+    # Seconds per phase, in the order they ran: where a slow run spends its time.
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def breaks_found(self) -> int:
@@ -143,6 +145,19 @@ class _Ours:
     payment_id: str | None
     authorization_ref: str | None
     carried_break: str | None = None
+
+
+class _Laps:
+    """Wall-clock seconds of each phase of a run, lap by lap."""
+
+    def __init__(self, into: dict[str, float]) -> None:
+        self.into = into
+        self.at = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.into[phase] = self.into.get(phase, 0.0) + now - self.at
+        self.at = now
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -240,6 +255,7 @@ async def reconcile(
     now = clock.now()
     start, end = day_bounds(day)
     outcome = Outcome(run_id=run_id)
+    laps = _Laps(outcome.phases)
     stage = Stage(sql, channel_id)
     await stage.open()
     try:
@@ -247,6 +263,7 @@ async def reconcile(
             outcome.lines = await stage.load_csv(statement, channel_id=channel_id)
         else:
             outcome.lines = await stage.load(statement)
+        laps.lap("stage")
         if not stage.postgres:
             # SQLite joins by nested loops: the statement needs its reference indexed.
             await stage.index(STAGE, "request_id")
@@ -272,22 +289,28 @@ async def reconcile(
         await stage.insert_rows(
             CARRIED, ("attempt_id", "break_id"), [(c.attempt_id, c.carried_break) for c in carried]
         )
+        laps.lap("carried")
         await stage.execute(_BY_REFERENCE, channel=channel_id, since=start - LOOKBACK, end=end)
+        laps.lap("by_reference")
         await stage.index(MATCHED, "line_no")
         await stage.index(MATCHED, "attempt_id")
         if stage.postgres:
             await stage.execute("ANALYZE recon_matched")
+        laps.lap("index")
         for r in await stage.fetch(_STATEMENT_NET):
             outcome.statement_net[r["currency"]] = int(r["net"])
         for r in await stage.fetch(_MATCHED_TOTALS, start=start):
             outcome.matched_count += int(r["n"])
             outcome.matched_amounts[r["currency"]] = int(r["amount"])
+        laps.lap("totals")
         breaks = _Breaks(run_id, channel_id, day, now)
         closed: set[str] = set()
         times = ("occurred_at", "our_at")
         for m in await stage.fetch(_EXCEPTIONS, times=times, start=start):
             _classify_exception(m, breaks, closed)
+        laps.lap("exceptions")
         lines_left = await stage.fetch(_UNMATCHED_LINES, times=("occurred_at",))
+        laps.lap("lines_left")
         left = await stage.fetch(
             _UNMATCHED_OURS, times=("created_at",), channel=channel_id, start=start, end=end
         )
@@ -308,6 +331,7 @@ async def reconcile(
             for r in left
         ]
         ours_left += [c for c in carried if c.carried_break not in closed]
+        laps.lap("ours_left")
         paired = _pass_two(lines_left, ours_left, match_window)
         for line, ours in paired:
             outcome.matched_count += 1
@@ -344,12 +368,14 @@ async def reconcile(
                 ours=ours,
                 note="expected on the next statement" if late else None,
             )
+        laps.lap("pass_two")
         if breaks.rows:
             await sql.run_many(_INSERT_BREAKS, breaks.rows)
         await _close_carried(sql, closed, run_id, now)
         await _escalate(sql, escalate, run_id, now)
         outcome.timing_closed = len(closed)
         outcome.escalated = len(escalate)
+        laps.lap("breaks")
         counts: dict[str, int] = defaultdict(int)
         for row in breaks.rows:
             counts[row["type"]] += 1
