@@ -38,7 +38,7 @@ from payhub.payments.channels import get_channels
 from payhub.settlement.reconciliation import queries
 from payhub.settlement.reconciliation.models import ReconciliationBreak, ReconciliationRun
 from payhub.settlement.reconciliation.proposals import propose, signed
-from payhub.settlement.reconciliation.staging import LEFT, STAGE, Stage
+from payhub.settlement.reconciliation.staging import LEFT, STAGE, TWICE, Stage
 
 RUNS = table_of(ReconciliationRun)
 BREAKS = table_of(ReconciliationBreak)
@@ -240,20 +240,27 @@ async def reconcile(
         lines_left: list[Row] = []
         referenced: list[Row] = []
         ours_left: list[_Ours] = []
+        times = ("occurred_at", "our_at")
+        rows = await stage.fetch(
+            by_reference, times=times, channel=channel_id, start=start, end=end
+        )
+        laps.lap("pass one")
+        await stage.fill(TWICE, queries.FIND_LISTED_TWICE)
+        await stage.nested(True)  # a few lines, their attempts found by index
+        seen = {r["line_no"] for r in rows}
         for r in await stage.fetch(
-            by_reference,
-            times=("occurred_at", "our_at"),
-            channel=channel_id,
-            start=start,
-            end=end,
+            queries.LISTED_TWICE, times=times, channel=channel_id, start=start, end=end
         ):
+            if r["line_no"] not in seen:
+                rows.append(r)
+        laps.lap("listed twice")
+        for r in rows:
             if r["line_no"] is None:
                 ours_left.append(_ours(r))
             elif r["attempt_id"] is None:
                 lines_left.append(r)
             else:
                 referenced.append(r)
-        laps.lap("pass one")
         earlier = await _earlier_days(stage, lines_left, channel_id, start)
         referenced += earlier
         lines_left = [r for r in lines_left if r["attempt_id"] is None]
