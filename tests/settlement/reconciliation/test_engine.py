@@ -241,3 +241,15 @@ async def test_daily_report_counts_and_ages(db: Database) -> None:
     assert report.open_breaks == 4 and report.open_by_age == {"0-1d": 4, "2-7d": 0, ">7d": 0}
     later = await _report(db, DAY + timedelta(days=9))
     assert later.run_id is None and later.open_by_age == {"0-1d": 0, "2-7d": 0, ">7d": 4}
+
+
+async def test_a_line_in_another_currency_than_ours_is_an_amount_mismatch(db: Database) -> None:
+    """USD is not the channel's currency (its lines are checked against the whole ISO
+    list, after the channel's own): staged, and its pair's currency differs from ours."""
+    our = await books(db, 60)
+    other = replace(our.lines[7], currency="USD")
+    lines = [*our.lines[:7], other, *our.lines[8:]]
+    view = await run(db, DAY, to_csv(lines))
+    assert await found(db, view.id) == {("amount_mismatch", other.request_id)}
+    assert view.statement_net.keys() == {"CNY", "USD"}
+    assert view.matched_count == len(lines) - 1 and set(view.matched_amounts) == {"CNY"}
