@@ -3,12 +3,15 @@
 Our side is every approved capture, sale and refund attempt at the channel created that
 day (UTC), plus the timing breaks earlier statements left open. In one transaction:
 
-1. stage the statement (COPY on PostgreSQL);
-2. pass one, by reference: statement lines joined to attempts on our request id (which the
-   channel echoes), channel and kind, in one INSERT … SELECT; a second line for the same
-   attempt is a `duplicate`, a different amount or currency an `amount_mismatch`, a line
-   for an attempt of an earlier day either closes that day's timing break or, with none
-   open, is a `duplicate` of a line already reconciled;
+1. stage the statement (COPY on PostgreSQL) and sum it per currency and kind;
+2. pass one, by reference (`queries`): the lines against the day's attempts on our
+   request id (which the channel echoes) and kind, in one full join that returns only
+   what does not simply match; the references listed on more than one line, found apart
+   and read by index (a second line for the same attempt is a `duplicate`); a different
+   amount or currency is an `amount_mismatch`; a line for an attempt of an earlier day
+   either closes that day's timing break or, with none open, is a `duplicate` of a line
+   already reconciled. The matched totals are the statement's sums less the few lines
+   that do not match, so matched lines never leave the database;
 3. pass two, by amount, currency and time: what pass one left on both sides (the breaks'
    size, not the statement's) is paired on kind, amount, currency and authorisation
    reference, the line within `window` after our attempt; only one-to-one pairs match;

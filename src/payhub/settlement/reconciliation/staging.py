@@ -1,12 +1,14 @@
-"""The statement in the database for the length of one run, and the SQL the run needs,
-the same text on both databases.
+"""The statement in the database for the length of one run, and how the run talks to it
+(the same statement text on both databases; the queries are in `queries`).
 
 A statement is loaded into a temporary table and matched with set-based joins against the
 payment attempts; nothing reads it row by row. On PostgreSQL a CSV statement goes in with
-COPY as it is (the server parses it) and is then checked with one query; lines from any
-other reader go in with COPY too (asyncpg's `copy_records_to_table`). On SQLite lines are
-parsed in Python and inserted in batches. Temporary tables belong to the run's connection
-and transaction: PostgreSQL drops them at commit, the run drops them on SQLite.
+COPY as it is (the server parses it), its lines checked by the table's constraints as
+they are written; lines from any other reader (`load`: an iterable of `StatementLine`)
+go in with COPY too (asyncpg's `copy_records_to_table`), into the same table with the
+same checks. On SQLite lines are parsed in Python and inserted in batches. Temporary
+tables belong to the run's connection and transaction: PostgreSQL drops them at commit,
+the run drops them on SQLite.
 """
 
 from __future__ import annotations
