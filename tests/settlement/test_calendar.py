@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, time, timedelta
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from payhub.core.errors import PayHubError
 from payhub.settlement.calendar import (
     CalendarError,
     calendar_from_data,
@@ -67,10 +70,49 @@ def test_year_boundaries() -> None:
     assert CN.next_business_day(date(2025, 12, 31)) == date(2026, 1, 4)
     assert CN.previous_business_day(date(2026, 1, 4)) == date(2025, 12, 31)
     assert CN.next_business_day(date(2026, 1, 4)) == date(2026, 1, 5)
-    # 2027 is not in the file: the weekend rule alone (Friday 1 January 2027 counts).
-    assert not CN.covers(date(2027, 1, 1))
-    assert CN.next_business_day(date(2026, 12, 31)) == date(2027, 1, 1)
-    assert CN.next_business_day(date(2027, 1, 1)) == date(2027, 1, 4)
+
+
+def _refused(year: int) -> Any:
+    return pytest.raises(PayHubError, match=f"calendar_year_unknown: .* {year}")
+
+
+def test_a_year_the_file_does_not_hold_is_refused_naming_it() -> None:
+    """2027's schedule is not in the file: no day of it is guessed from the weekend rule
+    (which would call its Spring Festival business days)."""
+    assert not CN.covers(date(2027, 1, 1)) and not CN.covers(date(2024, 12, 31))
+    with _refused(2027):
+        CN.is_business_day(date(2027, 2, 8))
+    with _refused(2027):
+        CN.holiday_name(date(2027, 1, 1))
+    with _refused(2027):
+        CN.next_business_day(date(2026, 12, 31))  # the search steps into 2027
+    with _refused(2024):
+        CN.previous_business_day(date(2025, 1, 2))  # 1 January 2025 is off: into 2024
+    with _refused(2027):
+        CN.business_day_of(datetime(2026, 12, 31, 15, 0, tzinfo=UTC))  # after the cut-off
+    with pytest.raises(PayHubError) as refused:
+        CN.on_or_after(date(2027, 6, 1))
+    assert refused.value.code == "calendar_year_unknown" and refused.value.status == 503
+    assert "2027" in refused.value.message("zh") and "CN" in refused.value.message("en")
+    # What needs no holiday stays available.
+    assert CN.cutoff_moment(date(2027, 1, 4)) == datetime(2027, 1, 4, 15, 0, tzinfo=UTC)
+    assert CN.business_day_of(datetime(2026, 12, 31, 14, 59, tzinfo=UTC)) == date(2026, 12, 31)
+
+
+def test_a_year_added_to_the_file_is_answered(tmp_path: Path) -> None:
+    """How a year is added (docs/settlement.md): its block in `years`, nothing else."""
+    data = json.loads(
+        resources.files("payhub.data").joinpath("cn_business_days.json").read_text("utf-8")
+    )
+    data["years"]["2027"] = {
+        "holidays": [{"name": "New Year's Day", "start": "2027-01-01"}],
+        "working_days": [],
+    }
+    path = tmp_path / "cn.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    extended = load_calendar_file(path)
+    assert extended.covers(date(2027, 1, 1)) and not extended.is_business_day(date(2027, 1, 1))
+    assert extended.next_business_day(date(2026, 12, 31)) == date(2027, 1, 4)
 
 
 def test_cutoff_moments_are_beijing_time() -> None:

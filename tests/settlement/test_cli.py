@@ -63,6 +63,8 @@ def test_settlement_from_the_command_line(tmp_path: Path) -> None:
         calendar = payhub("settlement", "calendar", "--year", "2026")
         assert "Spring Festival" in calendar and "2026-10-10" in calendar
         assert "calendar_unknown" in payhub("settlement", "calendar", "--country", "ZZ", expect=2)
+        missing_year = payhub("settlement", "calendar", "--year", "2031", expect=2)
+        assert "calendar_year_unknown" in missing_year and "2031" in missing_year
         assert "merchant_not_found" in payhub(
             "settlement", "balances", "mer_01M97DC3WE0MD7H9ACKEA220F5", expect=2
         )

@@ -227,3 +227,25 @@ async def test_missed_days_are_caught_up_one_by_one(client: httpx.AsyncClient, a
             "2026-02-28": 0, "2026-03-02": 0, "2026-03-03": 2_000,
             "2026-03-04": 3_000, "2026-03-05": 4_000, "2026-03-06": 0,
         }  # fmt: skip
+
+
+async def test_a_year_the_calendar_lacks_defers_settlement_but_never_fails_a_capture(
+    client: httpx.AsyncClient, as_key: Any
+) -> None:
+    """2027 is not in the calendar file: a real-time merchant's capture goes through and
+    its money waits in pending; the settlement run refuses, naming the year, and moves
+    nothing rather than settle on a guessed business day."""
+    with use_clock(FrozenClock(beijing(2027, 3, 2, 10, 0))):
+        shop = await open_merchant(client, as_key, mode="realtime")
+        payment = await shop.capture(10_000)
+        assert payment["status"] == "succeeded"
+        assert await shop.balances() == {
+            "pending": 10_000, "available": 0, "reserved": 0, "in_transit": 0
+        }  # fmt: skip
+        assert await shop.settlements() == []
+        answer = await client.post("/v1/settlements/run", json={})
+        assert answer.status_code == 503, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "calendar_year_unknown" and "2027" in error["message"]
+        assert (await shop.balances())["pending"] == 10_000
+        assert await shop.settlements() == []

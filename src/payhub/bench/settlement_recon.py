@@ -379,11 +379,15 @@ async def measure(
     data = to_csv(injected.statement)
     copy_seconds = await _copy_reference(db, injected.statement)
     step("reconciling")
+    phases: dict[str, float] = {}
     started = time.perf_counter()
     run, _ = await db.run_in_transaction(
-        lambda s: service.run_csv(s, channel_id=channel_id, day=day, data=data)
+        lambda s: service.run_csv(s, channel_id=channel_id, day=day, data=data, phases=phases)
     )
     seconds = time.perf_counter() - started
+    # What the engine's phases do not cover: hashing the file, the run's row, the audit
+    # event and the commit.
+    phases["run row, audit, commit"] = seconds - sum(phases.values())
     step("scoring and the next day")
     found = await _found(db, run.id)
     expected = injected.expected()
@@ -400,6 +404,7 @@ async def measure(
         "recon_lines": run.lines,
         "recon_seconds": round(seconds, 3),
         "recon_engine_ms": run.duration_ms,
+        "recon_phase_seconds": {name: round(took, 3) for name, took in phases.items()},
         "recon_breaks_injected": len(expected),
         "recon_breaks_found": len(found & expected),
         "recon_false_breaks": len(found - expected),
@@ -462,6 +467,12 @@ def recon_command(
     ):
         table.add_row(key, str(result[key]))
     console.print(table)
+    phases = Table(title="Where the run's seconds went")
+    phases.add_column("phase")
+    phases.add_column("seconds", justify="right")
+    for name, took in result["recon_phase_seconds"].items():
+        phases.add_row(name, f"{took:.3f}")
+    console.print(phases)
     met = "[green]met[/]" if result["target_met"] else "[red]missed[/]"
     console.print(f"{met}  {result['target']}")
     if json_path is not None:

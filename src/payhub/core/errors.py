@@ -848,6 +848,16 @@ _SPECS: tuple[ErrorSpec, ...] = (
         "没有 {country} 的工作日日历。",
     ),
     ErrorSpec(
+        "calendar_year_unknown",
+        503,
+        _T.API,
+        True,
+        "The {country} business-day calendar does not hold {year}: its holidays must be "
+        "added to the calendar file before a day of {year} can be settled.",
+        "{country} 工作日日历中没有 {year} 年的节假日安排:须先在日历文件中补充该年,"
+        "才能结算 {year} 年的日期。",
+    ),
+    ErrorSpec(
         "settlement_not_found",
         404,
         _T.INVALID_REQUEST,

@@ -3,9 +3,10 @@
 A calendar file (JSON, `payhub/data/<country>_business_days.json` for the shipped ones)
 lists, per year, the public holidays as date ranges and the adjusted working days (调休:
 weekend days declared working days to make a holiday longer). A day is a business day when
-it is a declared working day, or a weekday that no holiday covers. Years the file does not
-list fall back to the weekend rule alone (`covers` says which years are known), so a
-missing year never stops settlement, and the gap is visible.
+it is a declared working day, or a weekday that no holiday covers. A year the file does
+not list is refused (`calendar_year_unknown`, naming the year) rather than guessed: the
+weekend rule alone would call every holiday of that year a business day and settle on it.
+`covers` says which years are known.
 
 Cut-offs are local times in the calendar's zone (China: UTC+8 all year, no daylight
 saving); `cutoff_moment` turns a day and a time into the UTC instant.
@@ -24,6 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from payhub.core.clock import ensure_utc
+from payhub.core.errors import PayHubError
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
@@ -59,10 +61,17 @@ class BusinessCalendar:
         """Whether the file lists the holidays of `day`'s year."""
         return day.year in self.years
 
+    def require(self, day: date) -> None:
+        """Refuse a day of a year the file does not list."""
+        if day.year not in self.years:
+            raise PayHubError("calendar_year_unknown", country=self.country, year=day.year)
+
     def holiday_name(self, day: date) -> str | None:
+        self.require(day)
         return self.holidays.get(day)
 
     def is_business_day(self, day: date) -> bool:
+        self.require(day)
         if day in self.working_days:
             return True
         return day.weekday() not in self.weekend and day not in self.holidays

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from payhub.core.errors import PayHubError
 from payhub.db.session import Database
-from payhub.settlement.reconciliation import service
+from payhub.settlement.reconciliation import engine, service
 from payhub.settlement.reconciliation.engine import DEFAULT_LATE_WINDOW, day_bounds
 from payhub.settlement.reconciliation.injection import Injection, inject
 from payhub.settlement.reconciliation.statements import to_csv
@@ -102,10 +102,42 @@ async def test_for_any_seeded_injection_found_breaks_are_exactly_the_injected(
     assert await found(db, view.id) == injected.expected()
     # (Its counts may also hold earlier examples' timing breaks escalated by this run.)
     assert len(await breaks_of(db, view.id)) == len(injected.truth)
-    lines_that_match = len(injected.statement) - sum(
-        1 for b in injected.truth if b.type in ("missing_in_ledger", "duplicate", "amount_mismatch")
-    )
-    assert view.matched_count == lines_that_match
+    not_matching = [
+        _line_of(injected, b.request_id)
+        for b in injected.truth
+        if b.type in ("missing_in_ledger", "duplicate", "amount_mismatch")
+    ]
+    assert view.matched_count == len(injected.statement) - len(not_matching)
+    # The totals too: what matched, signed by kind, and the statement's net as listed.
+    assert view.matched_amounts == {"CNY": _signed(injected.statement) - _signed(not_matching)}
+    assert view.statement_net == {"CNY": sum(ln.net for ln in injected.statement)}
+
+
+def _line_of(injected: Any, request_id: str) -> Any:
+    return next(ln for ln in injected.statement if ln.request_id == request_id)
+
+
+def _signed(lines: list[Any]) -> int:
+    return sum(-ln.amount if ln.kind.value == "refund" else ln.amount for ln in lines)
+
+
+async def test_a_large_statements_plan_finds_the_same_breaks(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A statement past `SMALL_STATEMENT` lines is matched with whole-statement hash joins
+    (PostgreSQL: nested loops off): the same breaks, counts and totals as index probes."""
+    monkeypatch.setattr(engine, "SMALL_STATEMENT", 0)
+    our = await books(db, 200, seed=11)
+    plan = Injection(
+        missing_on_statement=2, missing_in_ledger=2, amount_mismatch=2, duplicate=2, timing=2,
+        lost_references=3,
+    )  # fmt: skip
+    injected = _inject(our.lines, plan, seed=11)
+    view = await run(db, DAY, to_csv(injected.statement))
+    assert await found(db, view.id) == injected.expected()
+    assert view.matched_count == len(injected.statement) - 6
+    following = await run(db, DAY + timedelta(days=1), to_csv(injected.next_day))
+    assert following.timing_closed == 2 and following.breaks_found == 0
 
 
 async def test_a_timing_break_is_carried_and_closed_by_the_next_statement(db: Database) -> None:
@@ -209,3 +241,15 @@ async def test_daily_report_counts_and_ages(db: Database) -> None:
     assert report.open_breaks == 4 and report.open_by_age == {"0-1d": 4, "2-7d": 0, ">7d": 0}
     later = await _report(db, DAY + timedelta(days=9))
     assert later.run_id is None and later.open_by_age == {"0-1d": 0, "2-7d": 0, ">7d": 4}
+
+
+async def test_a_line_in_another_currency_than_ours_is_an_amount_mismatch(db: Database) -> None:
+    """USD is not the channel's currency (its lines are checked against the whole ISO
+    list, after the channel's own): staged, and its pair's currency differs from ours."""
+    our = await books(db, 60)
+    other = replace(our.lines[7], currency="USD")
+    lines = [*our.lines[:7], other, *our.lines[8:]]
+    view = await run(db, DAY, to_csv(lines))
+    assert await found(db, view.id) == {("amount_mismatch", other.request_id)}
+    assert view.statement_net.keys() == {"CNY", "USD"}
+    assert view.matched_count == len(lines) - 1 and set(view.matched_amounts) == {"CNY"}

@@ -232,7 +232,7 @@ def calendar(
     if not 1900 <= year <= 2200:
         raise refuse(PayHubError("validation_error", param="year", detail="1900 to 2200"))
     if not cal.covers(date(year, 1, 1)):
-        console.print(f"{year} is not in the {cal.country} calendar: weekends only.")
+        raise refuse(PayHubError("calendar_year_unknown", country=cal.country, year=year))
     table = Table(title=f"{cal.country} {year}: days that differ from the weekend rule")
     for column in ("date", "weekday", "business day", "why"):
         table.add_column(column)

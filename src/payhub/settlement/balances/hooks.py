@@ -8,6 +8,9 @@ refund's journal, in the same transaction.
   neither holds (a refund larger than the merchant's balances) stays owed in pending, and
   the next daily run recovers it from later money.
 - T+1 merchants: nothing here; the daily run settles them.
+- A moment the business-day calendar does not cover (its year is not in the file): the
+  money stays in pending and the payment goes on; the daily run settles it once the year
+  is added (it refuses those days until then).
 
 Costs the payment path one read (the merchant's settings) for every merchant, and for
 real-time merchants one more journal (plus one balance read for refunds).
@@ -15,11 +18,16 @@ real-time merchants one more journal (plus one balance read for refunds).
 
 from __future__ import annotations
 
+import logging
+
 from payhub.core import clock
+from payhub.core.errors import PayHubError
 from payhub.db.sql import Sql
 from payhub.ledger.service import JournalSpec, Side
 from payhub.settlement.balances import entries, journals, settings
 from payhub.settlement.balances.journals import Movement
+
+log = logging.getLogger("payhub.settlement")
 
 
 def pending_effect(journal: JournalSpec, merchant_id: str) -> int:
@@ -42,7 +50,18 @@ async def after_money_moved(sql: Sql, *, merchant_id: str, journal: JournalSpec)
         return
     currency = journal.postings[0].currency
     now = clock.now()
-    business_day = merchant.business_calendar().business_day_of(now)
+    try:
+        business_day = merchant.business_calendar().business_day_of(now)
+    except PayHubError as error:
+        if error.code != "calendar_year_unknown":
+            raise
+        # No guessing the business day: a capture must not fail for the calendar either.
+        log.warning(
+            "real-time settlement deferred: %s",
+            error.message(),
+            extra={"merchant": merchant_id, "journal": journal.id},
+        )
+        return
     metadata = {"merchant": merchant_id, "reference": journal.id}
     if effect > 0:
         move = Movement(effect, reserve=journals.reserve_of(effect, merchant.reserve_bps))

@@ -3,12 +3,15 @@
 Our side is every approved capture, sale and refund attempt at the channel created that
 day (UTC), plus the timing breaks earlier statements left open. In one transaction:
 
-1. stage the statement (COPY on PostgreSQL);
-2. pass one, by reference: statement lines joined to attempts on our request id (which the
-   channel echoes), channel and kind, in one INSERT … SELECT; a second line for the same
-   attempt is a `duplicate`, a different amount or currency an `amount_mismatch`, a line
-   for an attempt of an earlier day either closes that day's timing break or, with none
-   open, is a `duplicate` of a line already reconciled;
+1. stage the statement (COPY on PostgreSQL) and sum it per currency and kind;
+2. pass one, by reference (`queries`): the lines against the day's attempts on our
+   request id (which the channel echoes) and kind, in one full join that returns only
+   what does not simply match; the references listed on more than one line, found apart
+   and read by index (a second line for the same attempt is a `duplicate`); a different
+   amount or currency is an `amount_mismatch`; a line for an attempt of an earlier day
+   either closes that day's timing break or, with none open, is a `duplicate` of a line
+   already reconciled. The matched totals are the statement's sums less the few lines
+   that do not match, so matched lines never leave the database;
 3. pass two, by amount, currency and time: what pass one left on both sides (the breaks'
    size, not the statement's) is paired on kind, amount, currency and authorisation
    reference, the line within `window` after our attempt; only one-to-one pairs match;
@@ -34,9 +37,11 @@ from payhub.channels.base import StatementLine
 from payhub.core import clock
 from payhub.core.ids import new_id
 from payhub.db.sql import Row, Sql, table_of
+from payhub.payments.channels import get_channels
+from payhub.settlement.reconciliation import queries
 from payhub.settlement.reconciliation.models import ReconciliationBreak, ReconciliationRun
 from payhub.settlement.reconciliation.proposals import propose, signed
-from payhub.settlement.reconciliation.staging import CARRIED, LEFT, MATCHED, STAGE, Stage
+from payhub.settlement.reconciliation.staging import LEFT, STAGE, TWICE, Stage
 
 RUNS = table_of(ReconciliationRun)
 BREAKS = table_of(ReconciliationBreak)
@@ -51,65 +56,6 @@ SMALL_STATEMENT = 20_000
 # Our attempt is committed just before the channel is asked: its line follows it, but
 # clocks differ by a little.
 _SKEW = timedelta(seconds=5)
-
-# The statements name the temporary tables of `staging` (recon_stage, recon_matched,
-# recon_carried, recon_left) and count sales and captures as captures.
-_BY_REFERENCE = """
-INSERT INTO recon_matched
-SELECT s.line_no, s.kind, s.request_id, s.channel_ref, s.amount, s.currency, s.fee,
-       s.occurred_at, a.id, a.payment_id, a.amount, p.currency, a.created_at,
-       ROW_NUMBER() OVER (PARTITION BY a.id ORDER BY s.line_no)
-FROM recon_stage s
-JOIN payment_attempts a ON a.request_id = s.request_id
-JOIN payments p ON p.id = a.payment_id
-WHERE s.request_id <> '' AND a.channel_id = :channel AND a.status = 'approved'
-  AND a.created_at >= :since AND a.created_at < :end
-  AND a.kind IN ('sale', 'capture', 'refund')
-  AND (CASE WHEN a.kind = 'refund' THEN 'refund' ELSE 'capture' END) = s.kind
-"""
-_MATCHED_TOTALS = """
-SELECT m.currency, COUNT(*) AS n,
-       SUM(CASE WHEN m.kind = 'refund' THEN -m.amount ELSE m.amount END) AS amount
-FROM recon_matched m LEFT JOIN recon_carried c ON c.attempt_id = m.attempt_id
-WHERE m.n = 1 AND m.amount = m.our_amount AND m.currency = m.our_currency
-  AND (m.our_at >= :start OR c.attempt_id IS NOT NULL)
-GROUP BY m.currency
-"""
-_EXCEPTIONS = """
-SELECT m.*, c.break_id AS carried_break
-FROM recon_matched m LEFT JOIN recon_carried c ON c.attempt_id = m.attempt_id
-WHERE m.n > 1 OR m.amount <> m.our_amount OR m.currency <> m.our_currency
-   OR m.our_at < :start
-"""
-_STATEMENT_NET = """
-SELECT currency, COUNT(*) AS n,
-       SUM(CASE WHEN kind = 'capture' THEN amount ELSE -amount END - fee) AS net
-FROM recon_stage GROUP BY currency
-"""
-_UNMATCHED_LINES = """
-SELECT s.* FROM recon_stage s
-WHERE NOT EXISTS (SELECT 1 FROM recon_matched m WHERE m.line_no = s.line_no)
-"""
-_UNMATCHED_OURS = """
-SELECT a.id AS attempt_id, a.request_id, a.amount, a.created_at, a.payment_id,
-       (CASE WHEN a.kind = 'refund' THEN 'refund' ELSE 'capture' END) AS kind
-FROM payment_attempts a
-WHERE a.channel_id = :channel AND a.created_at >= :start AND a.created_at < :end
-  AND a.status = 'approved' AND a.kind IN ('sale', 'capture', 'refund')
-  AND NOT EXISTS (SELECT 1 FROM recon_matched m WHERE m.attempt_id = a.id)
-"""
-# The payments of what is left (a few rows): looked up by key.
-_THEIR_PAYMENTS = """
-SELECT p.id, p.currency, p.authorization_ref
-FROM (SELECT DISTINCT payment_id FROM recon_left) l JOIN payments p ON p.id = l.payment_id
-"""
-_CARRIED_BREAKS = """
-SELECT b.id AS break_id, b.attempt_id, b.request_id, b.kind, b.currency, b.ledger_amount,
-       b.occurred_at, b.payment_id, p.authorization_ref
-FROM reconciliation_breaks b LEFT JOIN payments p ON p.id = b.payment_id
-WHERE b.channel_id = :channel AND b.status = 'open' AND b.type = 'timing'
-  AND b.statement_date < :day
-"""
 
 
 @dataclass(slots=True)
@@ -126,6 +72,8 @@ class Outcome:
     escalated: int = 0
     breaks: list[Row] = field(default_factory=list)
     seconds: float = 0.0
+    # Seconds per phase, in the order they ran: where a slow run spends its time.
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def breaks_found(self) -> int:
@@ -143,6 +91,19 @@ class _Ours:
     payment_id: str | None
     authorization_ref: str | None
     carried_break: str | None = None
+
+
+class _Laps:
+    """Wall-clock seconds of each phase of a run, lap by lap."""
+
+    def __init__(self, into: dict[str, float]) -> None:
+        self.into = into
+        self.at = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.into[phase] = self.into.get(phase, 0.0) + now - self.at
+        self.at = now
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -240,7 +201,8 @@ async def reconcile(
     now = clock.now()
     start, end = day_bounds(day)
     outcome = Outcome(run_id=run_id)
-    stage = Stage(sql, channel_id)
+    laps = _Laps(outcome.phases)
+    stage = Stage(sql, channel_id, currencies=_currencies_of(channel_id))
     await stage.open()
     try:
         if isinstance(statement, bytes):
@@ -250,9 +212,10 @@ async def reconcile(
         if not stage.postgres:
             # SQLite joins by nested loops: the statement needs its reference indexed.
             await stage.index(STAGE, "request_id")
+        laps.lap("stage")
         await stage.nested(True)  # a few open breaks, found by index
-        carried = [
-            _Ours(
+        carried = {
+            r["attempt_id"]: _Ours(
                 attempt_id=r["attempt_id"],
                 request_id=r["request_id"] or "",
                 kind=r["kind"],
@@ -264,63 +227,71 @@ async def reconcile(
                 carried_break=r["break_id"],
             )
             for r in await stage.fetch(
-                _CARRIED_BREAKS, times=("occurred_at",), channel=channel_id, day=day
+                queries.CARRIED_BREAKS, times=("occurred_at",), channel=channel_id, day=day
             )
-        ]
+        }
+        laps.lap("carried breaks")
+        tally = _Tally()
+        for r in await stage.fetch(queries.STATEMENT_TOTALS):
+            tally.add_statement(r)
+        laps.lap("statement totals")
         # Whole-statement hash joins for a big statement; index probes for a small one.
         await stage.nested(outcome.lines < SMALL_STATEMENT)
-        await stage.insert_rows(
-            CARRIED, ("attempt_id", "break_id"), [(c.attempt_id, c.carried_break) for c in carried]
+        by_reference = (
+            queries.BY_REFERENCE_POSTGRES if stage.postgres else queries.BY_REFERENCE_SQLITE
         )
-        await stage.execute(_BY_REFERENCE, channel=channel_id, since=start - LOOKBACK, end=end)
-        await stage.index(MATCHED, "line_no")
-        await stage.index(MATCHED, "attempt_id")
-        if stage.postgres:
-            await stage.execute("ANALYZE recon_matched")
-        for r in await stage.fetch(_STATEMENT_NET):
-            outcome.statement_net[r["currency"]] = int(r["net"])
-        for r in await stage.fetch(_MATCHED_TOTALS, start=start):
-            outcome.matched_count += int(r["n"])
-            outcome.matched_amounts[r["currency"]] = int(r["amount"])
+        lines_left: list[Row] = []
+        referenced: list[Row] = []
+        ours_left: list[_Ours] = []
+        times = ("occurred_at", "our_at")
+        rows = await stage.fetch(
+            by_reference, times=times, channel=channel_id, start=start, end=end
+        )
+        laps.lap("pass one")
+        await stage.fill(TWICE, queries.FIND_LISTED_TWICE)
+        await stage.nested(True)  # a few lines, their attempts found by index
+        seen = {r["line_no"] for r in rows}
+        for r in await stage.fetch(
+            queries.LISTED_TWICE, times=times, channel=channel_id, start=start, end=end
+        ):
+            if r["line_no"] not in seen:
+                rows.append(r)
+        laps.lap("listed twice")
+        for r in rows:
+            if r["line_no"] is None:
+                ours_left.append(_ours(r))
+            elif r["attempt_id"] is None:
+                lines_left.append(r)
+            else:
+                referenced.append(r)
+        earlier = await _earlier_days(stage, lines_left, channel_id, start)
+        referenced += earlier
+        lines_left = [r for r in lines_left if r["attempt_id"] is None]
+        laps.lap("earlier days")
+
         breaks = _Breaks(run_id, channel_id, day, now)
         closed: set[str] = set()
-        times = ("occurred_at", "our_at")
-        for m in await stage.fetch(_EXCEPTIONS, times=times, start=start):
-            _classify_exception(m, breaks, closed)
-        lines_left = await stage.fetch(_UNMATCHED_LINES, times=("occurred_at",))
-        left = await stage.fetch(
-            _UNMATCHED_OURS, times=("created_at",), channel=channel_id, start=start, end=end
-        )
-        await stage.insert_rows(LEFT, ("payment_id",), [(r["payment_id"],) for r in left])
-        await stage.nested(True)
-        payments = {p["id"]: p for p in await stage.fetch(_THEIR_PAYMENTS)}
-        ours_left = [
-            _Ours(
-                attempt_id=r["attempt_id"],
-                request_id=r["request_id"],
-                kind=r["kind"],
-                amount=int(r["amount"] or 0),
-                currency=payments[r["payment_id"]]["currency"],
-                at=r["created_at"],
-                payment_id=r["payment_id"],
-                authorization_ref=payments[r["payment_id"]]["authorization_ref"],
+        for m in _numbered(referenced):
+            m["carried_break"] = (
+                carried[m["attempt_id"]].carried_break if m["attempt_id"] in carried else None
             )
-            for r in left
-        ]
-        ours_left += [c for c in carried if c.carried_break not in closed]
+            if not _classify_exception(m, breaks, closed, start):
+                tally.take_away(m)
+        for line in lines_left:
+            tally.take_away(line)
+        ours_left += [c for c in carried.values() if c.carried_break not in closed]
         paired = _pass_two(lines_left, ours_left, match_window)
         for line, ours in paired:
-            outcome.matched_count += 1
-            cur = line["currency"]
-            outcome.matched_amounts[cur] = outcome.matched_amounts.get(cur, 0) + signed(
-                line["kind"], int(line["amount"])
-            )
+            tally.put_back(line)
             if ours.carried_break is not None:
                 closed.add(ours.carried_break)
+        outcome.statement_net = tally.net
+        outcome.matched_count, outcome.matched_amounts = tally.matched()
         used_lines = {id(line) for line, _ in paired}
         used_ours = {id(ours) for _, ours in paired}
         for line in lines_left:
             if id(line) not in used_lines:
+                line["payment_id"] = line["line_payment_id"]  # the statement's, not ours
                 breaks.add(
                     "missing_in_ledger",
                     kind=line["kind"],
@@ -344,6 +315,7 @@ async def reconcile(
                 ours=ours,
                 note="expected on the next statement" if late else None,
             )
+        laps.lap("pass two")
         if breaks.rows:
             await sql.run_many(_INSERT_BREAKS, breaks.rows)
         await _close_carried(sql, closed, run_id, now)
@@ -357,14 +329,100 @@ async def reconcile(
             counts["missing_on_statement"] += len(escalate)
         outcome.break_counts = dict(counts)
         outcome.breaks = breaks.rows
+        laps.lap("breaks")
     finally:
         await stage.close()
     outcome.seconds = time.perf_counter() - started
     return outcome
 
 
-def _classify_exception(m: Row, breaks: _Breaks, closed: set[str]) -> None:
-    """A line pass one matched by reference that is not simply matched."""
+def _currencies_of(channel_id: str) -> frozenset[str]:
+    """The currencies the channel serves (none known for a channel not configured)."""
+    adapter = get_channels().get(channel_id)
+    return adapter.info.currencies if adapter is not None else frozenset()
+
+
+def _ours(r: Row) -> _Ours:
+    """An attempt of the day that no line names."""
+    return _Ours(
+        attempt_id=r["attempt_id"],
+        request_id=r["our_request_id"],
+        kind=r["our_kind"],
+        amount=int(r["our_amount"] or 0),
+        currency=r["our_currency"],
+        at=r["our_at"],
+        payment_id=r["payment_id"],
+        authorization_ref=r["our_authorization_ref"],
+    )
+
+
+async def _earlier_days(
+    stage: Stage, lines_left: list[Row], channel_id: str, start: datetime
+) -> list[Row]:
+    """The lines left that name an attempt of an earlier day, with that attempt."""
+    named = [(r["line_no"], r["request_id"], r["kind"]) for r in lines_left if r["request_id"]]
+    if not named:
+        return []
+    await stage.insert_rows(LEFT, ("line_no", "request_id", "kind"), named)
+    await stage.nested(True)  # a few lines, found by index
+    found = []
+    by_line = {r["line_no"]: r for r in lines_left}
+    for r in await stage.fetch(
+        queries.EARLIER_DAYS,
+        times=("our_at",),
+        channel=channel_id,
+        since=start - LOOKBACK,
+        start=start,
+    ):
+        line = by_line[r["line_no"]]
+        line.update(r)
+        found.append(line)
+    return found
+
+
+def _numbered(referenced: list[Row]) -> list[Row]:
+    """Pairs by line order, each with `n`: which line of its attempt it is (a second
+    line for one attempt is a duplicate)."""
+    seen: dict[str, int] = defaultdict(int)
+    rows = sorted(referenced, key=lambda r: int(r["line_no"]))
+    for r in rows:
+        seen[r["attempt_id"]] += 1
+        r["n"] = seen[r["attempt_id"]]
+    return rows
+
+
+class _Tally:
+    """The statement's net and matched totals: the whole statement's sums, less the
+    lines that do not match (a few), plus those pass two matches."""
+
+    def __init__(self) -> None:
+        self.net: dict[str, int] = {}
+        self.count: dict[str, int] = defaultdict(int)
+        self.amount: dict[str, int] = defaultdict(int)
+
+    def add_statement(self, r: Row) -> None:
+        cur, kind, amount, fee = r["currency"], r["kind"], int(r["amount"]), int(r["fee"])
+        inflow = amount if kind == "capture" else -amount
+        self.net[cur] = self.net.get(cur, 0) + inflow - fee
+        self.count[cur] += int(r["n"])
+        self.amount[cur] += signed(kind, amount)
+
+    def take_away(self, line: Row) -> None:
+        self.count[line["currency"]] -= 1
+        self.amount[line["currency"]] -= signed(line["kind"], int(line["amount"]))
+
+    def put_back(self, line: Row) -> None:
+        self.count[line["currency"]] += 1
+        self.amount[line["currency"]] += signed(line["kind"], int(line["amount"]))
+
+    def matched(self) -> tuple[int, dict[str, int]]:
+        """How many lines matched, and their signed sum per currency."""
+        seen = [cur for cur in sorted(self.count) if self.count[cur] > 0]
+        return sum(self.count[c] for c in seen), {c: self.amount[c] for c in seen}
+
+
+def _classify_exception(m: Row, breaks: _Breaks, closed: set[str], start: datetime) -> bool:
+    """A line pass one paired by reference: its break, if any; whether it matched."""
     carried = m["carried_break"]
     ours_amount = int(m["our_amount"] or 0)
     common: dict[str, Any] = {
@@ -376,18 +434,20 @@ def _classify_exception(m: Row, breaks: _Breaks, closed: set[str]) -> None:
     }
     if int(m["n"]) > 1:
         breaks.add("duplicate", **common, note="listed more than once on this statement")
-        return
+        return False
     if carried is not None:
         closed.add(carried)  # the late line came: the timing break is over
-    elif m["our_at"] < _start_of(breaks.day):
+    elif m["our_at"] < start:
         breaks.add("duplicate", **common, note="already reconciled on an earlier statement")
-        return
-    if int(m["amount"]) != ours_amount or m["currency"] != m["our_currency"]:
+        return False
+    if (
+        m["our_amount"] is None
+        or int(m["amount"]) != ours_amount
+        or m["currency"] != m["our_currency"]
+    ):
         breaks.add("amount_mismatch", **common)
-
-
-def _start_of(day: date) -> datetime:
-    return day_bounds(day)[0]
+        return False
+    return True
 
 
 def _pass_two(lines: list[Row], ours: list[_Ours], window: timedelta) -> list[tuple[Row, _Ours]]:

@@ -166,12 +166,14 @@ async def run_statement(
     source: str = "upload",
     custody: dict[str, int] | None = None,
     late_window: timedelta = engine.DEFAULT_LATE_WINDOW,
+    phases: dict[str, float] | None = None,
 ) -> tuple[RunView, bool]:
     """Reconcile one channel's statement for one day (lines from any reader, or CSV bytes
     as received), in the caller's transaction. Returns
     the run and whether it ran now: the same statement again gives the first run back; a
     different one for a day already reconciled is refused. `custody`: what the custody
-    account's statement shows the channel settled that day, per currency (three-way)."""
+    account's statement shows the channel settled that day, per currency (three-way).
+    `phases`, when given, receives the seconds each phase of the run took."""
     check_channel(channel_id)
     sql = await as_sql(tx)
     existing = await sql.one(_RUN_OF_DAY, channel=channel_id, day=day)
@@ -227,6 +229,8 @@ async def run_statement(
         statement=lines if isinstance(lines, bytes) else _checked(lines, channel_id),
         late_window=late_window,
     )
+    if phases is not None:
+        phases.update(outcome.phases)
     difference = None
     counts = dict(outcome.break_counts)
     if custody is not None:
@@ -318,6 +322,7 @@ async def run_csv(
     day: date,
     data: bytes,
     custody: dict[str, int] | None = None,
+    phases: dict[str, float] | None = None,
 ) -> tuple[RunView, bool]:
     """`run_statement` for a CSV statement as received."""
     check_channel(channel_id)
@@ -328,6 +333,7 @@ async def run_csv(
         lines=data,
         statement_hash=file_hash(data),
         custody=custody,
+        phases=phases,
     )
 
 
