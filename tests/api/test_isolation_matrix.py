@@ -37,7 +37,7 @@ from payhub.payments.channels import use_channels
 from payhub.vault import testcards
 from tests.api.helpers import assert_error
 from tests.conftest import POSTGRES
-from tests.payments.helpers import NEXT_YEAR, world
+from tests.payments.helpers import EXP_YEAR, world
 from tests.settlement.payouts.helpers import fund, open_party
 
 Access = Literal["public", "operator", "merchant"]
@@ -464,7 +464,7 @@ def bank_desk(build: Build) -> Case:
 def _card_body(customer: str | None, pan: str, **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": "card",
-        "card": {"number": pan, "exp_month": 12, "exp_year": NEXT_YEAR},
+        "card": {"number": pan, "exp_month": 12, "exp_year": EXP_YEAR},
         **extra,
     }
     if customer is not None:

@@ -24,7 +24,7 @@ from payhub.payments.channels import use_channels
 from payhub.vault import testcards
 from tests.events.receiver import Receiver, running_receiver
 from tests.merchants.helpers import create_merchant, merchant_key
-from tests.payments.helpers import NEXT_YEAR, Shop, world
+from tests.payments.helpers import EXP_YEAR, Shop, world
 from tests.security.leaks import (
     Responses,
     Scanner,
@@ -97,7 +97,7 @@ async def run_flow(
             json={
                 "type": "card",
                 "customer": shop.customer_id,
-                "card": {"number": spaced, "exp_month": 6, "exp_year": NEXT_YEAR},
+                "card": {"number": spaced, "exp_month": 6, "exp_year": EXP_YEAR},
             },
         )
         assert bound.status_code == expected, bound.text
@@ -118,7 +118,7 @@ async def run_flow(
         "/v1/payment_methods",
         json={
             "type": "card",
-            "card": {"number": NOT_A_CARD, "exp_month": 1, "exp_year": NEXT_YEAR},
+            "card": {"number": NOT_A_CARD, "exp_month": 1, "exp_year": EXP_YEAR},
         },
     )
     assert refused.json()["error"]["code"] == "card_number_invalid", refused.text

@@ -21,7 +21,7 @@ from payhub.events import signing
 from payhub.payments.models import SCENES
 from payhub.vault import testcards
 from tests.events.receiver import Received, Receiver, running_receiver
-from tests.payments.helpers import NEXT_YEAR, merchant_fees, network, open_shop
+from tests.payments.helpers import EXP_YEAR, merchant_fees, network, open_shop
 
 # The documented payment and refund events (docs/payments.md).
 SUBSCRIBED = [
@@ -112,7 +112,7 @@ async def test_a_scene_end_to_end(
         json={
             "type": "card",
             "customer": shop.customer_id,
-            "card": {"number": pan, "exp_month": 12, "exp_year": NEXT_YEAR},
+            "card": {"number": pan, "exp_month": 12, "exp_year": EXP_YEAR},
         },
     )
     assert bound.status_code == 201, bound.text

@@ -53,7 +53,7 @@ from payhub.payments.channels import use_channels
 from payhub.vault import testcards
 from tests.api.test_isolation_matrix import MATRIX
 from tests.conftest import POSTGRES
-from tests.payments.helpers import NEXT_YEAR, world
+from tests.payments.helpers import EXP_YEAR, world
 
 # Examples per operation: a bounded run in the suite (some 40 s on SQLite); `scripts/fuzz N`
 # runs more.
@@ -131,7 +131,7 @@ def _seed(base_url: str, operator: str) -> str:
     card = {
         "number": testcards.test_card("PARTNER", "debit"),
         "exp_month": 12,
-        "exp_year": NEXT_YEAR,
+        "exp_year": EXP_YEAR,
     }
     token = ok(
         "POST", "/v1/payment_methods", me, json={"type": "card", "customer": customer, "card": card}

@@ -4,6 +4,7 @@ days declared working days), year boundaries, cut-off moments, other countries' 
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from payhub.core.errors import PayHubError
+from payhub.settlement.balances import daily, settings
 from payhub.settlement.calendar import (
     CalendarError,
     calendar_from_data,
@@ -77,26 +79,44 @@ def _refused(year: int) -> Any:
 
 
 def test_a_year_the_file_does_not_hold_is_refused_naming_it() -> None:
-    """2027's schedule is not in the file: no day of it is guessed from the weekend rule
-    (which would call its Spring Festival business days)."""
-    assert not CN.covers(date(2027, 1, 1)) and not CN.covers(date(2024, 12, 31))
-    with _refused(2027):
-        CN.is_business_day(date(2027, 2, 8))
-    with _refused(2027):
-        CN.holiday_name(date(2027, 1, 1))
-    with _refused(2027):
-        CN.next_business_day(date(2026, 12, 31))  # the search steps into 2027
+    """2028 is not in the file: no day of it is guessed from the weekend rule (which would
+    call its Spring Festival business days)."""
+    assert not CN.covers(date(2028, 1, 1)) and not CN.covers(date(2024, 12, 31))
+    with _refused(2028):
+        CN.is_business_day(date(2028, 1, 27))
+    with _refused(2028):
+        CN.holiday_name(date(2028, 1, 1))
+    with _refused(2028):
+        CN.next_business_day(date(2027, 12, 31))  # the search steps into 2028
     with _refused(2024):
         CN.previous_business_day(date(2025, 1, 2))  # 1 January 2025 is off: into 2024
-    with _refused(2027):
-        CN.business_day_of(datetime(2026, 12, 31, 15, 0, tzinfo=UTC))  # after the cut-off
+    with _refused(2028):
+        CN.business_day_of(datetime(2027, 12, 31, 15, 0, tzinfo=UTC))  # after the cut-off
     with pytest.raises(PayHubError) as refused:
-        CN.on_or_after(date(2027, 6, 1))
+        CN.on_or_after(date(2028, 6, 1))
     assert refused.value.code == "calendar_year_unknown" and refused.value.status == 503
-    assert "2027" in refused.value.message("zh") and "CN" in refused.value.message("en")
+    assert "2028" in refused.value.message("zh") and "CN" in refused.value.message("en")
     # What needs no holiday stays available.
-    assert CN.cutoff_moment(date(2027, 1, 4)) == datetime(2027, 1, 4, 15, 0, tzinfo=UTC)
-    assert CN.business_day_of(datetime(2026, 12, 31, 14, 59, tzinfo=UTC)) == date(2026, 12, 31)
+    assert CN.cutoff_moment(date(2028, 1, 4)) == datetime(2028, 1, 4, 15, 0, tzinfo=UTC)
+    assert CN.business_day_of(datetime(2027, 12, 31, 14, 59, tzinfo=UTC)) == date(2027, 12, 31)
+
+
+def test_2027_is_provisional_statutory_days_made_up_after_weekends() -> None:
+    """Until the State Council's notice for 2027: the statutory days of the holiday
+    measures on 2027's dates (Spring Festival's eve 5 February, Dragon Boat 9 June,
+    Mid-Autumn 15 September), each one on a weekend made up on the next weekdays; no
+    adjusted working days."""
+    assert CN.covers(date(2027, 1, 1)) and CN.is_provisional(date(2027, 7, 1))
+    assert not CN.is_provisional(date(2026, 7, 1))
+    holidays = sorted(d for d in CN.holidays if d.year == 2027)
+    assert len(holidays) == 1 + 6 + 1 + 4 + 1 + 1 + 5
+    assert not [d for d in CN.working_days if d.year == 2027]
+    assert CN.next_business_day(date(2026, 12, 31)) == date(2027, 1, 4)
+    assert CN.next_business_day(date(2027, 2, 4)) == date(2027, 2, 11)
+    assert CN.holiday_name(date(2027, 2, 9)) == "Spring Festival"
+    assert CN.next_business_day(date(2027, 4, 30)) == date(2027, 5, 5)
+    assert CN.next_business_day(date(2027, 9, 30)) == date(2027, 10, 6)
+    assert not CN.is_business_day(date(2027, 6, 9)) and CN.is_business_day(date(2027, 6, 10))
 
 
 def test_a_year_added_to_the_file_is_answered(tmp_path: Path) -> None:
@@ -104,15 +124,16 @@ def test_a_year_added_to_the_file_is_answered(tmp_path: Path) -> None:
     data = json.loads(
         resources.files("payhub.data").joinpath("cn_business_days.json").read_text("utf-8")
     )
-    data["years"]["2027"] = {
-        "holidays": [{"name": "New Year's Day", "start": "2027-01-01"}],
+    data["years"]["2028"] = {
+        "holidays": [{"name": "New Year's Day", "start": "2028-01-03"}],
         "working_days": [],
     }
     path = tmp_path / "cn.json"
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     extended = load_calendar_file(path)
-    assert extended.covers(date(2027, 1, 1)) and not extended.is_business_day(date(2027, 1, 1))
-    assert extended.next_business_day(date(2026, 12, 31)) == date(2027, 1, 4)
+    assert extended.covers(date(2028, 1, 1)) and not extended.is_business_day(date(2028, 1, 3))
+    assert not extended.is_provisional(date(2028, 1, 3))
+    assert extended.next_business_day(date(2027, 12, 31)) == date(2028, 1, 4)
 
 
 def test_cutoff_moments_are_beijing_time() -> None:
@@ -191,3 +212,17 @@ def test_bad_calendar_files_are_refused(data: object, message: str) -> None:
 def test_unknown_country() -> None:
     with pytest.raises(CalendarError):
         load_calendar("ZZ")
+
+
+def test_settling_on_a_provisional_year_is_said(caplog: pytest.LogCaptureFixture) -> None:
+    """The daily run settles 2027's days (statutory calendar) and warns that it does."""
+    merchant = settings.defaults("mer_provisional")
+    with caplog.at_level(logging.WARNING, logger="payhub.settlement.balances.daily"):
+        assert daily._days_to_run(merchant, None, datetime(2026, 12, 30, 1, tzinfo=UTC)) == [
+            date(2026, 12, 29)
+        ]
+        assert not caplog.records
+        days = daily._days_to_run(merchant, date(2027, 2, 3), datetime(2027, 2, 11, 16, tzinfo=UTC))
+    assert days == [date(2027, 2, 4), date(2027, 2, 11)]  # 5–10 February are off
+    warned = [r for r in caplog.records if "provisional" in r.getMessage()]
+    assert warned and warned[0].years == [2027]  # type: ignore[attr-defined]

@@ -62,6 +62,9 @@ def test_settlement_from_the_command_line(tmp_path: Path) -> None:
         payhub("settlement", "channels", "--list")
         calendar = payhub("settlement", "calendar", "--year", "2026")
         assert "Spring Festival" in calendar and "2026-10-10" in calendar
+        assert "provisional" not in calendar
+        provisional = payhub("settlement", "calendar", "--year", "2027")
+        assert "provisional" in provisional and "2027-02-10" in provisional
         assert "calendar_unknown" in payhub("settlement", "calendar", "--country", "ZZ", expect=2)
         missing_year = payhub("settlement", "calendar", "--year", "2031", expect=2)
         assert "calendar_year_unknown" in missing_year and "2031" in missing_year

@@ -232,10 +232,10 @@ async def test_missed_days_are_caught_up_one_by_one(client: httpx.AsyncClient, a
 async def test_a_year_the_calendar_lacks_defers_settlement_but_never_fails_a_capture(
     client: httpx.AsyncClient, as_key: Any
 ) -> None:
-    """2027 is not in the calendar file: a real-time merchant's capture goes through and
+    """2028 is not in the calendar file: a real-time merchant's capture goes through and
     its money waits in pending; the settlement run refuses, naming the year, and moves
     nothing rather than settle on a guessed business day."""
-    with use_clock(FrozenClock(beijing(2027, 3, 2, 10, 0))):
+    with use_clock(FrozenClock(beijing(2028, 3, 2, 10, 0))):
         shop = await open_merchant(client, as_key, mode="realtime")
         payment = await shop.capture(10_000)
         assert payment["status"] == "succeeded"
@@ -246,6 +246,6 @@ async def test_a_year_the_calendar_lacks_defers_settlement_but_never_fails_a_cap
         answer = await client.post("/v1/settlements/run", json={})
         assert answer.status_code == 503, answer.text
         error = answer.json()["error"]
-        assert error["code"] == "calendar_year_unknown" and "2027" in error["message"]
+        assert error["code"] == "calendar_year_unknown" and "2028" in error["message"]
         assert (await shop.balances())["pending"] == 10_000
         assert await shop.settlements() == []

@@ -12,7 +12,8 @@ from payhub.db.session import Database
 from payhub.vault.testcards import test_card as make_card
 from tests.merchants.helpers import create_merchant, merchant_key
 
-NEXT_YEAR = datetime.now(UTC).year + 1
+# Cards stay valid through tests that move the clock a year or two ahead.
+EXP_YEAR = datetime.now(UTC).year + 4
 
 
 async def setup_merchant(client: httpx.AsyncClient, as_key: Any) -> tuple[Any, str, str]:
@@ -26,7 +27,7 @@ def card_body(pan: str, customer: str | None = None, **card: Any) -> dict[str, A
     return {
         "type": "card",
         "customer": customer,
-        "card": {"number": pan, "exp_month": 12, "exp_year": NEXT_YEAR, **card},
+        "card": {"number": pan, "exp_month": 12, "exp_year": EXP_YEAR, **card},
     }
 
 

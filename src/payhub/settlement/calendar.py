@@ -8,6 +8,12 @@ not list is refused (`calendar_year_unknown`, naming the year) rather than guess
 weekend rule alone would call every holiday of that year a business day and settle on it.
 `covers` says which years are known.
 
+A year may be marked `"provisional": true`: its statutory holidays are known by law
+(lunar dates included) before the State Council's notice fixes the bridging days and the
+adjusted working days. Settling on it beats stopping settlement at New Year; it is said
+wherever it is used (`is_provisional`, a warning from the settlement run, the calendar
+command) until the notice replaces the block.
+
 Cut-offs are local times in the calendar's zone (China: UTC+8 all year, no daylight
 saving); `cutoff_moment` turns a day and a time into the UTC instant.
 """
@@ -55,11 +61,16 @@ class BusinessCalendar:
     holidays: dict[date, str] = field(default_factory=dict)
     working_days: frozenset[date] = frozenset()
     years: frozenset[int] = frozenset()
+    provisional_years: frozenset[int] = frozenset()
     default_cutoff: time = time(23, 0)
 
     def covers(self, day: date) -> bool:
         """Whether the file lists the holidays of `day`'s year."""
         return day.year in self.years
+
+    def is_provisional(self, day: date) -> bool:
+        """Whether `day`'s year is held only provisionally (statutory days, no notice)."""
+        return day.year in self.provisional_years
 
     def require(self, day: date) -> None:
         """Refuse a day of a year the file does not list."""
@@ -153,10 +164,13 @@ def calendar_from_data(data: Any) -> BusinessCalendar:
     holidays: dict[date, str] = {}
     working: set[date] = set()
     years: set[int] = set()
+    provisional: set[int] = set()
     for year_text, year in data["years"].items():
         if not str(year_text).isdigit() or not isinstance(year, dict):
             raise CalendarError(f"years: {year_text!r} is not a year with its holidays")
         years.add(int(year_text))
+        if year.get("provisional", False) is True:
+            provisional.add(int(year_text))
         for holiday in year.get("holidays", []):
             start = _day(holiday.get("start"), f"{year_text} holiday")
             end = _day(holiday.get("end", holiday.get("start")), f"{year_text} holiday")
@@ -181,6 +195,7 @@ def calendar_from_data(data: Any) -> BusinessCalendar:
         holidays=holidays,
         working_days=frozenset(working),
         years=frozenset(years),
+        provisional_years=frozenset(provisional),
         default_cutoff=default_cutoff,
     )
 

@@ -233,7 +233,10 @@ def calendar(
         raise refuse(PayHubError("validation_error", param="year", detail="1900 to 2200"))
     if not cal.covers(date(year, 1, 1)):
         raise refuse(PayHubError("calendar_year_unknown", country=cal.country, year=year))
-    table = Table(title=f"{cal.country} {year}: days that differ from the weekend rule")
+    title = f"{cal.country} {year}: days that differ from the weekend rule"
+    if cal.is_provisional(date(year, 1, 1)):
+        title += " (provisional: statutory days only, until the year's notice)"
+    table = Table(title=title)
     for column in ("date", "weekday", "business day", "why"):
         table.add_column(column)
     day = date(year, 1, 1)

@@ -22,6 +22,7 @@ moves nothing, in this process or another.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -39,6 +40,8 @@ from payhub.settlement.balances import entries, journals, settings
 from payhub.settlement.balances.entries import EntryView
 from payhub.settlement.balances.journals import Movement
 from payhub.settlement.calendar import parse_cutoff
+
+log = logging.getLogger(__name__)
 
 # A merchant's missed days are caught up one by one, at most this many (older windows
 # are included in the first run anyway: the amount is cumulative).
@@ -119,6 +122,14 @@ def _days_to_run(merchant: settings.SettingsView, last: date | None, now: dateti
     while day > last and len(days) < MAX_CATCH_UP_DAYS:
         days.append(day)
         day = calendar.previous_business_day(day)
+    provisional = sorted({d.year for d in days if calendar.is_provisional(d)})
+    if provisional:
+        # Settled all the same (stopping at New Year would be worse), but said: the
+        # notice's bridging days may make one of these days a holiday.
+        log.warning(
+            "settling on a provisional holiday calendar",
+            extra={"merchant": merchant.merchant_id, "years": provisional},
+        )
     return sorted(days)
 
 
