@@ -166,7 +166,11 @@ async def ensure_accounts(tx: AsyncSession | Sql, specs: list[AccountSpec]) -> N
     their settings). Safe against a concurrent opener: its account is kept."""
     sql = await as_sql(tx)
     opening = _OPEN["postgresql" if sql.is_postgres else "sqlite"]
+    # Most are there already (a payout batch names thousands): one read finds them.
+    existing = await _existing(sql, specs)
     for spec in specs:
+        if (spec.code, spec.currency) in existing:
+            continue
         values = columns_of(_new_account_row(spec))
         account_id = await sql.value(opening, **values)
         if account_id is not None:
@@ -174,6 +178,25 @@ async def ensure_accounts(tx: AsyncSession | Sql, specs: list[AccountSpec]) -> N
                 _OPEN_BALANCE,
                 [_empty_balance(account_id, shard) for shard in range(spec.shards)],
             )
+
+
+async def _existing(sql: Sql, specs: list[AccountSpec]) -> set[tuple[str, str]]:
+    """The (code, currency) of those of `specs` that exist, a few hundred codes a read."""
+    codes = sorted({spec.code for spec in specs})
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(codes), 500):
+        chunk = codes[start : start + 500]
+        if sql.is_postgres:
+            connection = await sql.raw()
+            rows = await connection.fetch(
+                "SELECT code, currency FROM ledger_accounts WHERE code = ANY($1::text[])", chunk
+            )
+            found |= {(r[0], r[1]) for r in rows}
+        else:
+            assert sql.session is not None
+            query = select(Account.code, Account.currency).where(Account.code.in_(chunk))
+            found |= {(r[0], r[1]) for r in await sql.session.execute(query)}
+    return found
 
 
 def _empty_balance(account_id: str, shard: int) -> dict[str, Any]:

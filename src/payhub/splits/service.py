@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.channels.base import ChannelResult
@@ -365,27 +365,33 @@ async def create_batch(session: AsyncSession, order: BatchOrder) -> SplitBatch:
     await _post_chain(session, specs)
     session.add(batch)
     await session.flush()
-    session.add_all(
-        SplitLine(
-            id=new_id("spl"),
-            batch_id=batch.id,
-            position=i,
-            payee_id=p.payee.id,
-            receiver_merchant_id=p.payee.merchant_id,
-            amount=p.amount,
-            share_bps=p.share_bps,
-            status="pending",
-            payout_id=None,
-            failure_code=None,
-            attempts=0,
-            clawed_back=0,
-            clawback_outstanding=0,
-            updated_at=now,
-        )
-        for i, p in enumerate(priced)
+    # Thousands of lines: Core inserts, without an ORM object each.
+    await session.execute(
+        insert(_LINES),
+        [
+            {
+                "id": new_id("spl"),
+                "batch_id": batch.id,
+                "position": i,
+                "payee_id": p.payee.id,
+                "receiver_merchant_id": p.payee.merchant_id,
+                "amount": p.amount,
+                "share_bps": p.share_bps,
+                "status": "pending",
+                "payout_id": None,
+                "failure_code": None,
+                "attempts": 0,
+                "clawed_back": 0,
+                "clawback_outstanding": 0,
+                "updated_at": now,
+            }
+            for i, p in enumerate(priced)
+        ],
     )
-    session.add_all(SplitCover(payment_id=p, batch_id=batch.id, net=n) for p, n in covered)
-    await session.flush()
+    await session.execute(
+        insert(table_of(SplitCover)),
+        [{"payment_id": p, "batch_id": batch.id, "net": n} for p, n in covered],
+    )
     await events.emit(
         session,
         type="split_batch.created",
