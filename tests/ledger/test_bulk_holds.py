@@ -77,9 +77,7 @@ async def test_post_and_void_many_holds(db: Database) -> None:
     await create(db, [hold_spec("bk3", n, 100) for n in range(4)])
     sent = [transfer("bk3:transit", "bk3:custody", 100, id=f"bk3-sent{n}") for n in range(2)]
     posted, booked = await db.run_in_transaction(
-        lambda s: ledger.post_holds(
-            s, [("bk3-h0", "bk3-p0"), ("bk3-h1", "bk3-p1")], journals=sent
-        )
+        lambda s: ledger.post_holds(s, [("bk3-h0", "bk3-p0"), ("bk3-h1", "bk3-p1")], journals=sent)
     )
     assert codes(posted) == [None, None] and codes(booked) == [None, None]
     voided = await db.run_in_transaction(lambda s: ledger.void_holds(s, ["bk3-h2"]))
