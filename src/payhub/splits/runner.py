@@ -18,8 +18,10 @@ from payhub.settlement.payouts.config import get_config
 from payhub.settlement.payouts.service import RailCall
 from payhub.splits import service
 
-# Lines whose payouts one transaction opens (a few statements whatever their number; small
-# enough that the first payouts leave at once), and the transactions opening them at a time.
+# Lines whose payouts one transaction opens (a few statements whatever their number, plus a
+# screening each), and the transactions opening them at a time. Each opener starts small
+# and doubles up to the most, so the first payouts leave at once.
+OPEN_FIRST = 20
 OPEN_PER_TRANSACTION = 100
 OPENERS = 3
 # The most answers one transaction records (it takes what has arrived, up to this).
@@ -55,8 +57,9 @@ async def run_batch(
     report: Report | None = None,
 ) -> Progress:
     """Pay out the batch's pending lines (at most `limit` of them), as a pipeline:
-    - openers claim lines a hundred at a time (under their locks, so several runners may
-      share a batch), make their payouts and commit them `in_transit`, one transaction each;
+    - openers claim lines up to a hundred at a time (under their locks, so several runners
+      may share a batch), make their payouts and commit them `in_transit`, one transaction
+      each;
     - each rail has its own senders, as many as its limit (`PAYHUB_PAYOUT_RAIL_CONCURRENCY`,
       or `concurrency` for every rail), calling it with no transaction open; a rail's
       queue holds at most twice its limit, so openers wait for the slowest rail;
@@ -83,12 +86,10 @@ async def run_batch(
 
     async def opener() -> None:
         nonlocal claimed
+        most = OPEN_FIRST
         while limit is None or claimed < limit:
-            size = (
-                OPEN_PER_TRANSACTION
-                if limit is None
-                else min(OPEN_PER_TRANSACTION, limit - claimed)
-            )
+            size = most if limit is None else min(most, limit - claimed)
+            most = min(most * 2, OPEN_PER_TRANSACTION)
             claimed += size
             opened = await db.run_in_transaction(
                 partial(service.open_and_start, batch_id=batch_id, limit=size)
