@@ -12,6 +12,7 @@ import httpx
 
 from payhub.channels.base import ChannelAdapter, ChannelResult, ChannelStatus, PayoutRequest
 from payhub.db.session import Database
+from payhub.events import service as events
 from payhub.payments.channels import use_channels
 from payhub.settlement.payouts import bulk, flow
 from payhub.settlement.payouts import service as payouts
@@ -107,9 +108,20 @@ async def test_a_line_refused_at_opening_fails_alone(
         ("failed", "payee_sanctions_hit", 1),
     ]
     assert lines[1].payout_id is None  # nothing was sent, nothing reserved
+    # The paid payout's every step wrote its event, in order.
+    types = await _events_of(db, lines[0].payout_id or "")
+    assert types == ["payout.created", "payout.in_transit", "payout.paid"]
     assert await available(db, listed.merchant_id) == 2_000
     assert await available(db, good.merchant_id) == 0
     assert await ledger_is_balanced(db)
+
+
+async def _events_of(db: Database, payout_id: str) -> list[str]:
+    async def read(session: Any) -> list[str]:
+        views, _ = await events.list_events(session, merchant_id=None, limit=100)
+        return [v.type for v in reversed(views) if v.data.get("id") == payout_id]
+
+    return await db.run_in_transaction(read)
 
 
 ANSWERS = [
