@@ -41,9 +41,9 @@ Report = Callable[[Progress], None]
 
 async def progress_of(db: Database, batch_id: str) -> Progress:
     async def read(session: AsyncSession) -> Progress:
-        lines = await service.sync_lines(session, batch_id)
-        counts = service.summarize(lines)
-        return Progress(len(lines), counts["paid"], counts["failed"], counts["pending"])
+        await service.sync_pending(session, batch_id)
+        counts = (await service.line_counts(session, [batch_id]))[batch_id]
+        return Progress(sum(counts.values()), counts["paid"], counts["failed"], counts["pending"])
 
     return await db.run_in_transaction(read)
 

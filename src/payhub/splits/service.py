@@ -516,25 +516,31 @@ _LINE_OF_PAYOUT = {"paid": "paid", "failed": "failed", "returned": "failed"}
 
 
 async def sync_lines(session: AsyncSession, batch_id: str) -> list[SplitLine]:
-    """Bring each line's status up to its payout's (paid; failed or returned → failed)."""
-    lines = await get_lines(session, batch_id)
-    ids = [ln.payout_id for ln in lines if ln.payout_id is not None and ln.status == "pending"]
-    states: dict[str, tuple[str, str | None]] = {}
-    for start in range(0, len(ids), 500):
-        query = select(Payout.id, Payout.status, Payout.failure_code).where(
-            Payout.id.in_(ids[start : start + 500])
+    """Bring each line's status up to its payout's (paid; failed or returned → failed),
+    then every line of the batch."""
+    await sync_pending(session, batch_id)
+    return await get_lines(session, batch_id)
+
+
+async def sync_pending(session: AsyncSession, batch_id: str) -> None:
+    """Settle the pending lines whose payouts were settled elsewhere (the resolver, the
+    dispatcher, a return): one read, one write, however large the batch."""
+    query = (
+        select(SplitLine.payout_id, Payout.status, Payout.failure_code)
+        .join(Payout, Payout.id == SplitLine.payout_id)
+        .where(
+            SplitLine.batch_id == batch_id,
+            SplitLine.status == "pending",
+            Payout.status.in_(tuple(_LINE_OF_PAYOUT)),
         )
-        states |= {r[0]: (r[1], r[2]) for r in (await session.execute(query)).all()}
+    )
     now = clock.now()
-    for line in lines:
-        state = states.get(line.payout_id or "")
-        if state is None or state[0] not in _LINE_OF_PAYOUT:
-            continue
-        line.status = _LINE_OF_PAYOUT[state[0]]
-        line.failure_code = state[1]
-        line.updated_at = now
-    await session.flush()
-    return lines
+    settled = [
+        {"b_payout": r[0], "b_status": _LINE_OF_PAYOUT[r[1]], "b_code": r[2], "b_at": now}
+        for r in (await session.execute(query)).all()
+    ]
+    if settled:
+        await session.execute(_SETTLED, settled)
 
 
 _CLAIM = (
@@ -649,7 +655,7 @@ async def retry_failed(session: AsyncSession, batch_id: str, *, merchant_id: str
     """Failed lines go back to pending without a payout: the runner sends them again (the
     money of a failed or returned payout is back in the receiver's available balance)."""
     await get_batch(session, batch_id, merchant_id=merchant_id, lock=True)
-    await sync_lines(session, batch_id)
+    await sync_pending(session, batch_id)
     result = await session.execute(
         update(SplitLine)
         .where(SplitLine.batch_id == batch_id, SplitLine.status == "failed")
