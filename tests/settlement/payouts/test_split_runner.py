@@ -19,11 +19,13 @@ from payhub.settlement.payouts import service as payouts
 from payhub.settlement.payouts.config import PayoutConfig, use_config
 from payhub.splits import runner, service
 from payhub.splits.service import BatchOrder, LineIn
+from tests.conftest import requires_postgres
 from tests.settlement.payouts.helpers import (
     available,
     balance,
     ledger_is_balanced,
     load_watch_list,
+    network,
     open_party,
     rails_world,
 )
@@ -189,4 +191,34 @@ async def test_an_instant_payout_to_the_partner_bank_goes_on_its_rail(db: Databa
     fee = payouts.instant_fee(50_000, PayoutConfig())
     assert row.fee == fee
     assert await available(db, shop.merchant_id) == 100_000 - 50_000 - fee
+    assert await ledger_is_balanced(db)
+
+
+@requires_postgres
+async def test_two_runners_sharing_a_batch_pay_each_line_once(
+    db: Database, client: httpx.AsyncClient, as_key: Client, rails: dict[str, ChannelAdapter]
+) -> None:
+    leader = await open_leader(db, client, as_key, [60_000])
+    receivers = await suppliers(db, 50)
+    batch = await db.run_in_transaction(
+        lambda s: service.create_batch(
+            s,
+            BatchOrder(
+                leader.merchant_id,
+                "CNY",
+                [LineIn(r.payee_id, amount=1_000) for r in receivers],
+                tuple(leader.payments),
+            ),
+        )
+    )
+    await asyncio.gather(runner.run_batch(db, batch.id), runner.run_batch(db, batch.id))
+    done = await runner.progress_of(db, batch.id)
+    assert (done.paid, done.failed, done.pending) == (50, 0, 0)
+    lines = await db.run_in_transaction(lambda s: service.get_lines(s, batch.id))
+    assert all(ln.attempts == 1 and ln.status == "paid" for ln in lines)
+    # One payout per line, each sent once: the rail saw exactly 50 requests.
+    assert len({ln.payout_id for ln in lines}) == 50
+    assert len(network(rails).payouts()) == 50
+    for r in receivers:
+        assert await available(db, r.merchant_id) == 0
     assert await ledger_is_balanced(db)
