@@ -154,26 +154,77 @@ async def create_accounts(session: AsyncSession, specs: list[AccountSpec]) -> li
 
 
 _ACCOUNTS = table_of(Account)
-_OPEN = {
-    "postgresql": pg_insert(_ACCOUNTS).on_conflict_do_nothing().returning(_ACCOUNTS.c.id),
-    "sqlite": sqlite_insert(_ACCOUNTS).on_conflict_do_nothing().returning(_ACCOUNTS.c.id),
-}
 _OPEN_BALANCE = insert(table_of(Balance))
+
+
+_OPEN_MANY = {
+    "postgresql": pg_insert(_ACCOUNTS).on_conflict_do_nothing(),
+    "sqlite": sqlite_insert(_ACCOUNTS).on_conflict_do_nothing(),
+}
 
 
 async def ensure_accounts(tx: AsyncSession | Sql, specs: list[AccountSpec]) -> None:
     """Open the accounts of `specs` that do not exist yet, keeping those that do (whatever
-    their settings). Safe against a concurrent opener: its account is kept."""
+    their settings). Safe against a concurrent opener: its account is kept. A few
+    statements whatever their number (a split batch opens thousands)."""
     sql = await as_sql(tx)
-    opening = _OPEN["postgresql" if sql.is_postgres else "sqlite"]
+    # Most are there already: one read finds them.
+    existing = await _existing(sql, specs)
+    wanted: dict[tuple[str, str], AccountSpec] = {}
     for spec in specs:
-        values = columns_of(_new_account_row(spec))
-        account_id = await sql.value(opening, **values)
-        if account_id is not None:
-            await sql.run_many(
-                _OPEN_BALANCE,
-                [_empty_balance(account_id, shard) for shard in range(spec.shards)],
+        if (spec.code, spec.currency) not in existing:
+            wanted.setdefault((spec.code, spec.currency), spec)
+    if not wanted:
+        return
+    rows = [columns_of(_new_account_row(spec)) for spec in wanted.values()]
+    await sql.run_many(_OPEN_MANY["postgresql" if sql.is_postgres else "sqlite"], rows)
+    # Ours are those whose new id is there: a concurrent opener's row was kept instead.
+    ours = await _present(sql, [row["id"] for row in rows])
+    await sql.run_many(
+        _OPEN_BALANCE,
+        [
+            _empty_balance(row["id"], shard)
+            for row in rows
+            if row["id"] in ours
+            for shard in range(row["shards"])
+        ],
+    )
+
+
+async def _present(sql: Sql, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        if sql.is_postgres:
+            connection = await sql.raw()
+            rows = await connection.fetch(
+                "SELECT id FROM ledger_accounts WHERE id = ANY($1::text[])", chunk
             )
+            found |= {r[0] for r in rows}
+        else:
+            assert sql.session is not None
+            query = select(Account.id).where(Account.id.in_(chunk))
+            found |= {r[0] for r in await sql.session.execute(query)}
+    return found
+
+
+async def _existing(sql: Sql, specs: list[AccountSpec]) -> set[tuple[str, str]]:
+    """The (code, currency) of those of `specs` that exist, a few hundred codes a read."""
+    codes = sorted({spec.code for spec in specs})
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(codes), 500):
+        chunk = codes[start : start + 500]
+        if sql.is_postgres:
+            connection = await sql.raw()
+            rows = await connection.fetch(
+                "SELECT code, currency FROM ledger_accounts WHERE code = ANY($1::text[])", chunk
+            )
+            found |= {(r[0], r[1]) for r in rows}
+        else:
+            assert sql.session is not None
+            query = select(Account.code, Account.currency).where(Account.code.in_(chunk))
+            found |= {(r[0], r[1]) for r in await sql.session.execute(query)}
+    return found
 
 
 def _empty_balance(account_id: str, shard: int) -> dict[str, Any]:

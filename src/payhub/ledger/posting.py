@@ -38,7 +38,7 @@ from payhub.ledger.domain import (
     PostingSpec,
     Side,
 )
-from payhub.ledger.store import Acct, AsyncpgStore, Row, SqlAlchemyStore, Store, Writes
+from payhub.ledger.store import Acct, AsyncpgStore, Pins, Row, SqlAlchemyStore, Store, Writes
 
 MAX_BATCH = 1000
 # Refusals that depend on balances, which a concurrent writer may have changed.
@@ -131,7 +131,7 @@ class Engine:
         session: AsyncSession | None = None,
         *,
         connection: Any = None,
-        pins: dict[str, int] | None = None,
+        pins: Pins | None = None,
     ) -> None:
         self.session = session
         self.connection = connection
@@ -453,6 +453,15 @@ class Engine:
             row.dirty = False
 
 
-async def release_lines(session: AsyncSession, lines: list[Line], pins: dict[str, int]) -> None:
+def pins_of(lines: list[Line]) -> dict[str, frozenset[int]]:
+    """The hot-account shards these lines sit on (what releasing or posting them must lock)."""
+    shards: dict[str, set[int]] = defaultdict(set)
+    for line in lines:
+        if line.account.shards > 1:
+            shards[line.account.id].add(line.shard)
+    return {account: frozenset(found) for account, found in shards.items()}
+
+
+async def release_lines(session: AsyncSession, lines: list[Line], pins: Pins) -> None:
     """Give back what a hold reserved (void or expiry)."""
     await Engine(session, pins=pins).release(lines)

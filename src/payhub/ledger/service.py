@@ -28,11 +28,14 @@ from payhub.ledger.domain import (
 )
 from payhub.ledger.holds import (
     create_hold,
+    create_holds,
     expire_holds,
     get_hold,
     list_holds,
     post_hold,
+    post_holds,
     void_hold,
+    void_holds,
 )
 from payhub.ledger.journals import (
     get_journal,
@@ -63,6 +66,7 @@ __all__ = [
     "create_account",
     "create_accounts",
     "create_hold",
+    "create_holds",
     "ensure_account",
     "ensure_accounts",
     "expire_holds",
@@ -76,6 +80,7 @@ __all__ = [
     "list_holds",
     "list_journals",
     "post_hold",
+    "post_holds",
     "post_journal",
     "post_journals",
     "post_journals_standalone",
@@ -85,4 +90,5 @@ __all__ = [
     "reverse_journal",
     "update_account",
     "void_hold",
+    "void_holds",
 ]

@@ -5,6 +5,7 @@ two round trips instead of five."""
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -48,6 +49,11 @@ class Row:
         self.debits_pending, self.debits_posted, self.credits_pending, self.credits_posted = values
 
 
+# Hot-account shards a caller must lock (a hold's release must hit the shards it reserved
+# on): account id → shards. Posting many holds at once may pin several shards of one account.
+Pins = Mapping[str, frozenset[int]]
+
+
 @dataclass(slots=True)
 class Locked:
     accounts: list[Acct] = field(default_factory=list)
@@ -69,11 +75,11 @@ class Store(Protocol):
         self,
         ids: set[str],
         pairs: set[tuple[str, str]],
-        pins: dict[str, int],
+        pins: Pins,
         journal_ids: list[str],
     ) -> Locked:
         """Resolve accounts by id or (code, currency), lock their balance rows in account-id
-        order (one free shard of each hot account, or the pinned one), and report which of
+        order (one free shard of each hot account, or the pinned ones), and report which of
         `journal_ids` exist."""
         ...
 
@@ -112,7 +118,7 @@ class SqlAlchemyStore:
         self,
         ids: set[str],
         pairs: set[tuple[str, str]],
-        pins: dict[str, int],
+        pins: Pins,
         journal_ids: list[str],
     ) -> Locked:
         out = Locked()
@@ -129,7 +135,7 @@ class SqlAlchemyStore:
         return {r[0]: r[1] for r in found}
 
     async def _lock_accounts(
-        self, ids: set[str], pairs: set[tuple[str, str]], pins: dict[str, int], out: Locked
+        self, ids: set[str], pairs: set[tuple[str, str]], pins: Pins, out: Locked
     ) -> None:
         account_columns = (
             Account.id, Account.code, Account.currency, Account.normal_side,
@@ -170,7 +176,9 @@ class SqlAlchemyStore:
             if not _wanted(acct, rest_ids, rest_pairs):
                 continue
             out.accounts.append(acct)
-            out.rows.append(await self._lock_hot_shard(acct, pins.get(acct.id)))
+            pinned: list[int | None] = [*sorted(pins.get(acct.id, ()))]
+            for shard in pinned or [None]:
+                out.rows.append(await self._lock_hot_shard(acct, shard))
 
     async def _lock_hot_shard(self, acct: Acct, pinned: int | None) -> Row:
         base = select(
@@ -258,16 +266,17 @@ WITH refs AS (
 )
 SELECT 'l' AS what, l.id, l.code, l.currency, l.normal_side, l.debits_must_not_exceed_credits,
        l.credits_must_not_exceed_debits, l.shards, l.shard, l.debits_pending, l.debits_posted,
-       l.credits_pending, l.credits_posted
+       l.credits_pending, l.credits_posted, NULL::int AS pinned
 FROM locked l
 UNION ALL
 SELECT 'h', r.id, r.code, r.currency, r.normal_side, r.debits_must_not_exceed_credits,
        r.credits_must_not_exceed_debits, r.shards, b.shard, b.debits_pending, b.debits_posted,
-       b.credits_pending, b.credits_posted
+       b.credits_pending, b.credits_posted, pin.shard
 FROM refs r
 LEFT JOIN unnest($5::text[], $6::int[]) AS pin(id, shard) ON pin.id = r.id
 -- A hot account contributes one shard no other transaction holds (SKIP LOCKED never
--- waits), or the pinned one; none free → NULLs, and the caller waits for one.
+-- waits), or each pinned one; none free (or a pinned one busy) → NULLs, and the caller
+-- waits for it.
 LEFT JOIN LATERAL (
     SELECT x.shard, x.debits_pending, x.debits_posted, x.credits_pending, x.credits_posted
     FROM ledger_balances x
@@ -277,7 +286,8 @@ LEFT JOIN LATERAL (
 ) b ON true
 WHERE r.shards > 1
 UNION ALL
-SELECT 'j', j.id, j.content_hash, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+SELECT 'j', j.id, j.content_hash, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL
 FROM ledger_journals j WHERE j.id = ANY($4::text[])
 """
 
@@ -337,12 +347,12 @@ class AsyncpgStore:
         self,
         ids: set[str],
         pairs: set[tuple[str, str]],
-        pins: dict[str, int],
+        pins: Pins,
         journal_ids: list[str],
     ) -> Locked:
         out = Locked()
         ordered_pairs = sorted(pairs)
-        pinned = sorted(pins.items())
+        pinned = sorted((account, shard) for account, shards in pins.items() for shard in shards)
         records = await self.conn.fetch(
             _PG_LOCK,
             sorted(ids),
@@ -352,7 +362,7 @@ class AsyncpgStore:
             [p[0] for p in pinned],
             [p[1] for p in pinned],
         )
-        busy: list[Acct] = []
+        busy: list[tuple[Acct, int | None]] = []
         for r in records:
             if r[0] == "j":
                 out.existing[r[1]] = r[2]
@@ -360,12 +370,12 @@ class AsyncpgStore:
             acct = Acct(r[1], r[2], r[3], r[4], r[5], r[6], r[7])
             out.accounts.append(acct)
             if r[8] is None:
-                busy.append(acct)
+                busy.append((acct, r[13]))
             else:
                 out.rows.append(Row(acct, r[8], r[9], r[10], r[11], r[12]))
-        for acct in sorted(busy, key=lambda a: a.id):
-            # Every shard of this hot account is held right now (or the pinned one is): wait.
-            shard = pins.get(acct.id, random.randrange(acct.shards))  # noqa: S311
+        for acct, pin in sorted(busy, key=lambda b: (b[0].id, b[1] or 0)):
+            # Every shard of this hot account is held right now (or a pinned one is): wait.
+            shard = pin if pin is not None else random.randrange(acct.shards)  # noqa: S311
             w = await self.conn.fetchrow(_PG_HOT_WAIT, acct.id, shard)
             if w is None:
                 raise AssertionError(f"hot account {acct.id} is missing balance rows")

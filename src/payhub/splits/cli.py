@@ -114,7 +114,12 @@ def create(
 @splits_app.command("run")
 def run_(
     batch: str,
-    concurrency: Annotated[int | None, typer.Option(min=1, max=1000)] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=1000, help="Payouts in flight on every rail (default: each rail's limit)."
+        ),
+    ] = None,
 ) -> None:
     """Send the payouts of a batch's pending lines, with a progress bar."""
     _run(batch, concurrency)

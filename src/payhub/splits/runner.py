@@ -18,12 +18,14 @@ from payhub.settlement.payouts.config import get_config
 from payhub.settlement.payouts.service import RailCall
 from payhub.splits import service
 
-# Lines whose payouts one transaction opens (small: transactions stay short and the
-# first payouts leave at once), and the transactions opening them at a time.
-OPEN_PER_TRANSACTION = 25
-OPENERS = 4
-# Answers one transaction records.
-RECORD_PER_TRANSACTION = 25
+# Lines whose payouts one transaction opens (a few statements whatever their number, plus a
+# screening each), and the transactions opening them at a time. Each opener starts small
+# and doubles up to the most, so the first payouts leave at once.
+OPEN_FIRST = 20
+OPEN_PER_TRANSACTION = 100
+OPENERS = 3
+# The most answers one transaction records (it takes what has arrived, up to this).
+RECORD_PER_TRANSACTION = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +41,9 @@ Report = Callable[[Progress], None]
 
 async def progress_of(db: Database, batch_id: str) -> Progress:
     async def read(session: AsyncSession) -> Progress:
-        lines = await service.sync_lines(session, batch_id)
-        counts = service.summarize(lines)
-        return Progress(len(lines), counts["paid"], counts["failed"], counts["pending"])
+        await service.sync_pending(session, batch_id)
+        counts = (await service.line_counts(session, [batch_id]))[batch_id]
+        return Progress(sum(counts.values()), counts["paid"], counts["failed"], counts["pending"])
 
     return await db.run_in_transaction(read)
 
@@ -55,36 +57,47 @@ async def run_batch(
     report: Report | None = None,
 ) -> Progress:
     """Pay out the batch's pending lines (at most `limit` of them), as a pipeline:
-    - openers claim a few lines at a time (under their locks, so several runners may share
-      a batch), make their payouts and commit them `in_transit`, one transaction each few;
-    - `concurrency` senders call the rails with no transaction open;
-    - one recorder writes the answers, several to a transaction.
+    - openers claim lines up to a hundred at a time (under their locks, so several runners
+      may share a batch), make their payouts and commit them `in_transit`, one transaction
+      each;
+    - each rail has its own senders, as many as its limit (`PAYHUB_PAYOUT_RAIL_CONCURRENCY`,
+      or `concurrency` for every rail), calling it with no transaction open; a rail's
+      queue holds at most twice its limit, so openers wait for the slowest rail;
+    - one recorder writes the answers, as many as have arrived, in one transaction.
     A slow rail answer holds up one sender, never a transaction. Each payout still goes
     commit → call → record, as a single payout does."""
-    senders = concurrency or get_config().concurrency
+    config = get_config()
     start = await progress_of(db, batch_id)
-    paid, failed, opened = start.paid, start.failed, 0
-    calls: asyncio.Queue[RailCall | None] = asyncio.Queue(maxsize=senders * 2)
+    paid, failed, claimed = start.paid, start.failed, 0
     answers: asyncio.Queue[tuple[str, ChannelResult] | None] = asyncio.Queue()
+    queues: dict[str, asyncio.Queue[RailCall | None]] = {}
+    sending: list[asyncio.Task[None]] = []
 
-    async def opener() -> None:
-        nonlocal opened
-        while limit is None or opened < limit:
-            size = (
-                OPEN_PER_TRANSACTION if limit is None else min(OPEN_PER_TRANSACTION, limit - opened)
-            )
-            opened += size
-            batch = await db.run_in_transaction(
-                partial(service.open_and_start, batch_id=batch_id, limit=size)
-            )
-            if not batch:
-                return
-            for call in batch:
-                await calls.put(call)
-
-    async def sender() -> None:
+    async def sender(calls: asyncio.Queue[RailCall | None]) -> None:
         while (call := await calls.get()) is not None:
             await answers.put((call.payout_id, await flow.call_rail(call)))
+
+    def queue_of(rail: str) -> asyncio.Queue[RailCall | None]:
+        if rail not in queues:
+            senders = concurrency or config.rail_limit(rail)
+            queues[rail] = asyncio.Queue(maxsize=senders * 2)
+            sending.extend(asyncio.create_task(sender(queues[rail])) for _ in range(senders))
+        return queues[rail]
+
+    async def opener() -> None:
+        nonlocal claimed
+        most = OPEN_FIRST
+        while limit is None or claimed < limit:
+            size = most if limit is None else min(most, limit - claimed)
+            most = min(most * 2, OPEN_PER_TRANSACTION)
+            claimed += size
+            opened = await db.run_in_transaction(
+                partial(service.open_and_start, batch_id=batch_id, limit=size)
+            )
+            if not opened.lines:
+                return
+            for call in opened.calls:
+                await queue_of(call.rail).put(call)
 
     async def recorder() -> None:
         nonlocal paid, failed
@@ -106,12 +119,12 @@ async def run_batch(
             if report is not None:
                 report(Progress(start.total, paid, failed, start.total - paid - failed))
 
-    sending = [asyncio.create_task(sender()) for _ in range(senders)]
     recording = asyncio.create_task(recorder())
     try:
         await asyncio.gather(*(opener() for _ in range(OPENERS)))
-        for _ in sending:
-            await calls.put(None)
+        for rail, calls in queues.items():
+            for _ in range(concurrency or config.rail_limit(rail)):
+                await calls.put(None)
         await asyncio.gather(*sending)
         await answers.put(None)
         await recording

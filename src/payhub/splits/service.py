@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payhub.channels.base import ChannelResult
@@ -28,12 +28,13 @@ from payhub.core.clock import to_rfc3339
 from payhub.core.errors import PayHubError
 from payhub.core.ids import is_id, new_id
 from payhub.core.money import check_currency
-from payhub.db.sql import Sql, as_sql
+from payhub.db.sql import Sql, as_sql, table_of
 from payhub.events import service as events
 from payhub.ledger import service as ledger
 from payhub.ledger.service import MAX_POSTINGS, JournalSpec, PostingSpec, Side
 from payhub.merchants import service as merchants
 from payhub.payments import service as payments
+from payhub.settlement.payouts import bulk
 from payhub.settlement.payouts import service as payouts
 from payhub.settlement.payouts.models import Payee, Payout
 from payhub.splits.models import CLAWBACK_MODES, SplitBatch, SplitCover, SplitLine
@@ -364,27 +365,33 @@ async def create_batch(session: AsyncSession, order: BatchOrder) -> SplitBatch:
     await _post_chain(session, specs)
     session.add(batch)
     await session.flush()
-    session.add_all(
-        SplitLine(
-            id=new_id("spl"),
-            batch_id=batch.id,
-            position=i,
-            payee_id=p.payee.id,
-            receiver_merchant_id=p.payee.merchant_id,
-            amount=p.amount,
-            share_bps=p.share_bps,
-            status="pending",
-            payout_id=None,
-            failure_code=None,
-            attempts=0,
-            clawed_back=0,
-            clawback_outstanding=0,
-            updated_at=now,
-        )
-        for i, p in enumerate(priced)
+    # Thousands of lines: Core inserts, without an ORM object each.
+    await session.execute(
+        insert(_LINES),
+        [
+            {
+                "id": new_id("spl"),
+                "batch_id": batch.id,
+                "position": i,
+                "payee_id": p.payee.id,
+                "receiver_merchant_id": p.payee.merchant_id,
+                "amount": p.amount,
+                "share_bps": p.share_bps,
+                "status": "pending",
+                "payout_id": None,
+                "failure_code": None,
+                "attempts": 0,
+                "clawed_back": 0,
+                "clawback_outstanding": 0,
+                "updated_at": now,
+            }
+            for i, p in enumerate(priced)
+        ],
     )
-    session.add_all(SplitCover(payment_id=p, batch_id=batch.id, net=n) for p, n in covered)
-    await session.flush()
+    await session.execute(
+        insert(table_of(SplitCover)),
+        [{"payment_id": p, "batch_id": batch.id, "net": n} for p, n in covered],
+    )
     await events.emit(
         session,
         type="split_batch.created",
@@ -509,96 +516,146 @@ _LINE_OF_PAYOUT = {"paid": "paid", "failed": "failed", "returned": "failed"}
 
 
 async def sync_lines(session: AsyncSession, batch_id: str) -> list[SplitLine]:
-    """Bring each line's status up to its payout's (paid; failed or returned → failed)."""
-    lines = await get_lines(session, batch_id)
-    ids = [ln.payout_id for ln in lines if ln.payout_id is not None and ln.status == "pending"]
-    states: dict[str, tuple[str, str | None]] = {}
-    for start in range(0, len(ids), 500):
-        query = select(Payout.id, Payout.status, Payout.failure_code).where(
-            Payout.id.in_(ids[start : start + 500])
-        )
-        states |= {r[0]: (r[1], r[2]) for r in (await session.execute(query)).all()}
-    now = clock.now()
-    for line in lines:
-        state = states.get(line.payout_id or "")
-        if state is None or state[0] not in _LINE_OF_PAYOUT:
-            continue
-        line.status = _LINE_OF_PAYOUT[state[0]]
-        line.failure_code = state[1]
-        line.updated_at = now
-    await session.flush()
-    return lines
+    """Bring each line's status up to its payout's (paid; failed or returned → failed),
+    then every line of the batch."""
+    await sync_pending(session, batch_id)
+    return await get_lines(session, batch_id)
 
 
-async def open_payouts(session: AsyncSession, batch_id: str, *, limit: int) -> list[str]:
-    """Make the payouts of up to `limit` pending lines that have none yet (standard payouts
-    from each receiver's available balance to its bank account); their ids."""
+async def sync_pending(session: AsyncSession, batch_id: str) -> None:
+    """Settle the pending lines whose payouts were settled elsewhere (the resolver, the
+    dispatcher, a return): one read, one write, however large the batch."""
     query = (
-        select(SplitLine)
+        select(SplitLine.payout_id, Payout.status, Payout.failure_code)
+        .join(Payout, Payout.id == SplitLine.payout_id)
         .where(
             SplitLine.batch_id == batch_id,
             SplitLine.status == "pending",
-            SplitLine.payout_id.is_(None),
+            Payout.status.in_(tuple(_LINE_OF_PAYOUT)),
         )
-        .order_by(SplitLine.position)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
     )
-    lines = list((await session.execute(query)).scalars().all())
+    now = clock.now()
+    settled = [
+        {"b_payout": r[0], "b_status": _LINE_OF_PAYOUT[r[1]], "b_code": r[2], "b_at": now}
+        for r in (await session.execute(query)).all()
+    ]
+    if settled:
+        await session.execute(_SETTLED, settled)
+
+
+_CLAIM = (
+    select(SplitLine.id, SplitLine.payee_id, SplitLine.receiver_merchant_id, SplitLine.amount)
+    .where(
+        SplitLine.batch_id == bindparam("batch"),
+        SplitLine.status == "pending",
+        SplitLine.payout_id.is_(None),
+    )
+    .order_by(SplitLine.position)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_LINES = table_of(SplitLine)
+_OPENED = (
+    update(_LINES)
+    .where(_LINES.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        payout_id=bindparam("b_payout"),
+        failure_code=bindparam("b_code"),
+        attempts=_LINES.c.attempts + 1,
+        updated_at=bindparam("b_at"),
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """Lines an opener claimed, and the payouts of theirs to send now."""
+
+    lines: int
+    calls: list[payouts.RailCall]
+
+
+async def open_and_start(session: AsyncSession, batch_id: str, *, limit: int) -> Claimed:
+    """Claim up to `limit` pending lines without a payout (under their locks: other runners
+    skip them), make their payouts (standard, from each receiver's available balance to
+    its bank account) and mark them `in_transit`, all in this transaction, which the
+    caller commits before any rail hears of them. A line whose payout is refused fails
+    with the refusal's code (its money stays in the receiver's available balance; it may
+    be retried)."""
+    lines = (await session.execute(_CLAIM, {"batch": batch_id, "limit": limit})).all()
     if not lines:
-        return []
+        return Claimed(0, [])
     batch = await get_batch(session, batch_id, merchant_id=None)
-    made = []
-    for line in lines:
-        order = payouts.PayoutOrder(
-            merchant_id=line.receiver_merchant_id,
-            amount=line.amount,
-            currency=batch.currency,
-            destination=line.payee_id,
-            split_batch_id=batch_id,
-        )
-        try:
-            (payout,) = await payouts.create_payouts(session, order)
-        except PayHubError as error:
-            # The receiver's money stays in its available balance; the line may be retried.
-            line.status, line.failure_code = "failed", error.code
-            line.attempts += 1
-            continue
-        line.payout_id = payout.id
-        line.attempts += 1
-        line.updated_at = clock.now()
-        made.append(payout.id)
-    await session.flush()
-    return made
+    opened = await bulk.open_and_start(
+        session,
+        [
+            bulk.BulkOrder(
+                key=line.id,
+                merchant_id=line.receiver_merchant_id,
+                payee_id=line.payee_id,
+                amount=line.amount,
+                currency=batch.currency,
+                split_batch_id=batch_id,
+            )
+            for line in lines
+        ],
+    )
+    now = clock.now()
+    await session.execute(
+        _OPENED,
+        [
+            {
+                "b_id": line.id,
+                "b_status": "pending" if opened[line.id].error is None else "failed",
+                "b_payout": opened[line.id].payout_id,
+                "b_code": (error := opened[line.id].error) and error.code,
+                "b_at": now,
+            }
+            for line in lines
+        ],
+    )
+    return Claimed(len(lines), [o.call for o in opened.values() if o.call is not None])
 
 
-async def open_and_start(
-    session: AsyncSession, batch_id: str, *, limit: int
-) -> list[payouts.RailCall]:
-    """`open_payouts`, then each payout screened and committed `in_transit` in the same
-    transaction (committed before any rail hears of it): what to send."""
-    calls = []
-    for payout_id in await open_payouts(session, batch_id, limit=limit):
-        call = await payouts.start_send(session, payout_id)
-        if call is not None:
-            calls.append(call)
-    return calls
+_SETTLED = (
+    update(_LINES)
+    .where(_LINES.c.payout_id == bindparam("b_payout"), _LINES.c.status == "pending")
+    .values(
+        status=bindparam("b_status"),
+        failure_code=bindparam("b_code"),
+        updated_at=bindparam("b_at"),
+    )
+)
 
 
 async def record_answers(
     session: AsyncSession, answers: list[tuple[str, ChannelResult]]
 ) -> list[Payout]:
-    """The rails' answers for several payouts, recorded in one transaction."""
-    return [
-        await payouts.record_answer(session, payout_id, result) for payout_id, result in answers
+    """The rails' answers for several payouts, recorded in one transaction; the lines of
+    the payouts settled now follow them in the same statement."""
+    rows = await bulk.record_answers(session, answers)
+    now = clock.now()
+    settled = [
+        {
+            "b_payout": row.id,
+            "b_status": _LINE_OF_PAYOUT[row.status],
+            "b_code": row.failure_code,
+            "b_at": now,
+        }
+        for row in {r.id: r for r in rows}.values()
+        if row.status in _LINE_OF_PAYOUT
     ]
+    if settled:
+        await session.execute(_SETTLED, settled)
+    return rows
 
 
 async def retry_failed(session: AsyncSession, batch_id: str, *, merchant_id: str | None) -> int:
     """Failed lines go back to pending without a payout: the runner sends them again (the
     money of a failed or returned payout is back in the receiver's available balance)."""
     await get_batch(session, batch_id, merchant_id=merchant_id, lock=True)
-    await sync_lines(session, batch_id)
+    await sync_pending(session, batch_id)
     result = await session.execute(
         update(SplitLine)
         .where(SplitLine.batch_id == batch_id, SplitLine.status == "failed")

@@ -465,6 +465,34 @@ async def reveal_bank_account(session: AsyncSession, token: str) -> RevealedBank
     )
 
 
+async def reveal_bank_accounts(
+    session: AsyncSession, tokens: Sequence[str]
+) -> dict[str, RevealedBankAccount]:
+    """`reveal_bank_account` for many tokens, read in a few statements (a payout batch).
+    **For payout channel adapters only.** A token missing raises like one alone."""
+    wanted = sorted(set(tokens))
+    rows: dict[str, VaultBankAccount] = {}
+    for start in range(0, len(wanted), 500):
+        query = select(VaultBankAccount).where(
+            VaultBankAccount.token.in_(wanted[start : start + 500])
+        )
+        rows |= {r.token: r for r in (await session.execute(query)).scalars()}
+    revealed = {}
+    # Each data key read and unwrapped once for all the rows under it.
+    data_keys = {v: await keys.data_key(session, v) for v in {r.key_version for r in rows.values()}}
+    for token in wanted:
+        row = rows.get(token)
+        if row is None:
+            raise PayHubError("payment_method_not_found")
+        number = open_row(data_keys[row.key_version], row.token, row.ciphertext)["account_number"]
+        if number[-4:] != row.last4:
+            raise VaultIntegrityError(f"the decrypted number of {token} does not match its row")
+        revealed[token] = RevealedBankAccount(
+            account_number=number, bank_code=row.bank_code, holder_name=row.holder_name
+        )
+    return revealed
+
+
 # --------------------------------------------------------------------- operator detokenisation
 
 DETOKENIZED = "payment_method.detokenized"

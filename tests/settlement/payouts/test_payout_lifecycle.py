@@ -142,7 +142,7 @@ async def test_a_settled_payout_ignores_late_answers(db: Database) -> None:
     assert again.status == "paid"
     # No way back to an earlier state, nor from paid to failed.
     with pytest.raises(PayHubError) as caught:
-        service._move(again, "failed")
+        service.move(again, "failed")
     assert caught.value.code == "payout_unexpected_state"
     with pytest.raises(PayHubError):
-        service._move(again, "in_transit")
+        service.move(again, "in_transit")

@@ -42,6 +42,15 @@ class PayoutConfig(BaseSettings):
     return_check_every_s: float = Field(default=3_600.0, ge=0.0)
     # Payouts a dispatcher run sends at once (rail limits: the rails' own throughput).
     concurrency: int = Field(default=32, ge=1, le=1_000)
+    # Payouts a split batch's runner keeps in flight on each rail (JSON in the environment,
+    # e.g. '{"ibps": 128}'); a rail not named takes `concurrency`.
+    rail_concurrency: dict[str, int] = Field(
+        default_factory=lambda: {"partner_internal": 256, "ibps": 256, "hvps": 64}
+    )
+
+    def rail_limit(self, rail: str) -> int:
+        """Calls in flight at once on `rail`."""
+        return max(1, min(self.rail_concurrency.get(rail, self.concurrency), 1_000))
 
 
 _config: PayoutConfig | None = None

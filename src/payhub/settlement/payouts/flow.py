@@ -21,7 +21,7 @@ from payhub.core.ids import new_id
 from payhub.db.session import Database
 from payhub.ledger.service import JournalSpec, PostingSpec, Side
 from payhub.payments import channels
-from payhub.settlement.payouts import rails, service
+from payhub.settlement.payouts import bulk, rails, service
 from payhub.settlement.payouts.config import PayoutConfig, get_config
 from payhub.settlement.payouts.models import Payee, Payout
 from payhub.vault import service as vault
@@ -66,10 +66,21 @@ async def create_and_send(
     """A withdrawal: reserve and commit it; an instant one is sent at once (a standard one
     waits for the dispatcher, as does any payout queued for a closed rail)."""
     config = config or get_config()
-    made = await db.run_in_transaction(lambda s: service.create_payouts(s, order, config=config))
     if not order.instant:
+        return await db.run_in_transaction(
+            lambda s: service.create_payouts(s, order, config=config)
+        )
+    # Two transactions around the rail's call: reserve and commit `in_transit`; record.
+    made, calls = await db.run_in_transaction(
+        lambda s: service.create_and_start(s, order, config=config)
+    )
+    if not calls:
         return made
-    return list(await asyncio.gather(*(send_payout(db, row.id) for row in made)))
+    results = await asyncio.gather(*(call_rail(call) for call in calls))
+    answers = [(call.payout_id, result) for call, result in zip(calls, results, strict=True)]
+    recorded = await db.run_in_transaction(lambda s: bulk.record_answers(s, answers))
+    by_id = {row.id: row for row in recorded}
+    return [by_id.get(row.id, row) for row in made]
 
 
 async def send_many(

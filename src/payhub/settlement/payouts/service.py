@@ -123,13 +123,14 @@ async def record(session: AsyncSession, spec: JournalSpec, accounts: list[Accoun
 
 
 async def _hold(session: AsyncSession, spec: JournalSpec, accounts: list[AccountSpec]) -> None:
-    try:
-        await ledger.create_hold(session, spec)
-    except PayHubError as error:
-        if error.code != "account_not_found":
-            raise
+    """Reserve a payout's money (the hold is not read back), opening its accounts the first
+    time one is missing."""
+    (error,) = await ledger.create_holds(session, [spec])
+    if error is not None and error.code == "account_not_found":
         await ledger.ensure_accounts(session, accounts)
-        await ledger.create_hold(session, spec)
+        (error,) = await ledger.create_holds(session, [spec])
+    if error is not None:
+        raise error
 
 
 # -------------------------------------------------------------------------------- objects
@@ -193,14 +194,14 @@ async def _emit_payout(session: AsyncSession, type: str, row: Payout) -> None:
     await events.emit(session, type=type, merchant_id=row.merchant_id, data=payout_object(row))
 
 
-def _move(row: Payout, status: str) -> None:
+def move(row: Payout, status: str, *, at: datetime | None = None) -> None:
     """The one place a payout changes state: forward only."""
     if status not in TRANSITIONS[row.status]:
         raise PayHubError(
             "payout_unexpected_state", payout=row.id, status=row.status, action=f"made {status}"
         )
     row.status = status
-    row.updated_at = clock.now()
+    row.updated_at = at or clock.now()
 
 
 # --------------------------------------------------------------------------------- payees
@@ -406,7 +407,29 @@ async def create_payouts(
     """Check and reserve a withdrawal; commit it as one or more `pending` payouts (several
     when a large amount is split over the real-time rail). Nothing is written when a check
     or the reservation fails (`insufficient_funds`: the available balance is short)."""
-    config = config or get_config()
+    _, made = await _create(session, order, config or get_config())
+    return made
+
+
+async def create_and_start(
+    session: AsyncSession, order: PayoutOrder, *, config: PayoutConfig | None = None
+) -> tuple[list[Payout], list[RailCall]]:
+    """An instant withdrawal's first transaction: `create_payouts`, then each payout due now
+    screened and marked `in_transit` as `start_send` would, in the same transaction (the
+    caller commits before any rail hears of it). The payouts and what to send."""
+    payee, made = await _create(session, order, config or get_config())
+    calls = []
+    for row in made:
+        if row.not_before <= clock.now():
+            call = await _start(session, row, payee)
+            if call is not None:
+                calls.append(call)
+    return made, calls
+
+
+async def _create(
+    session: AsyncSession, order: PayoutOrder, config: PayoutConfig
+) -> tuple[Payee, list[Payout]]:
     amount = check_amount(order.amount)
     currency = check_currency(order.currency)
     if order.split_batch_id is None:
@@ -485,7 +508,7 @@ async def create_payouts(
     await session.flush()
     for row in made:
         await _emit_payout(session, "payout.created", row)
-    return made
+    return payee, made
 
 
 async def get_payout(
@@ -546,7 +569,7 @@ class RailCall:
     request: PayoutRequest
 
 
-def _request(row: Payout, account: vault.RevealedBankAccount) -> PayoutRequest:
+def rail_request(row: Payout, account: vault.RevealedBankAccount) -> PayoutRequest:
     return PayoutRequest(
         request_id=row.request_id,
         payout_id=row.id,
@@ -562,7 +585,7 @@ def _request(row: Payout, account: vault.RevealedBankAccount) -> PayoutRequest:
 
 
 async def _fail(session: AsyncSession, row: Payout, code: str, message: str | None) -> None:
-    _move(row, "failed")
+    move(row, "failed")
     row.failure_code, row.failure_message = code, (message or "")[:300] or None
     row.failed_at = row.updated_at
     await ledger.void_hold(session, row.hold_id)
@@ -578,19 +601,23 @@ async def start_send(session: AsyncSession, payout_id: str) -> RailCall | None:
     if row.status != "pending" or row.not_before > clock.now():
         return None
     payee = await get_payee(session, row.payee_id, merchant_id=None)
+    return await _start(session, row, payee)
+
+
+async def _start(session: AsyncSession, row: Payout, payee: Payee) -> RailCall | None:
     if await _blocked(session, payee, reason="payout"):
         await _fail(session, row, "payee_sanctions_hit", "the beneficiary matches a watch list")
         return None
     account = await vault.reveal_bank_account(session, payee.bank_account)
-    _move(row, "in_transit")
+    move(row, "in_transit")
     row.sent_at = row.updated_at
     await session.flush()
     await _emit_payout(session, "payout.in_transit", row)
-    return RailCall(row.id, row.rail, _request(row, account))
+    return RailCall(row.id, row.rail, rail_request(row, account))
 
 
 async def _paid(session: AsyncSession, row: Payout, result: ChannelResult) -> None:
-    _move(row, "paid")
+    move(row, "paid")
     row.paid_at = row.updated_at
     row.rail_ref = result.channel_ref
     await ledger.post_hold(session, row.hold_id, journal_id=f"{row.id}:paid")
@@ -643,7 +670,7 @@ async def record_answer(
 
 
 async def _returned(session: AsyncSession, row: Payout) -> None:
-    _move(row, "returned")
+    move(row, "returned")
     row.returned_at = row.updated_at
     row.failure_code, row.failure_message = "payout_returned", "returned by the beneficiary bank"
     await record(
