@@ -335,6 +335,7 @@ class StatementKind(StrEnum):
     CAPTURE = "capture"
     REFUND = "refund"
     PAYOUT = "payout"
+    RETURN = "return"  # a payout the beneficiary bank sent back: money in again
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,8 +355,9 @@ class StatementLine:
 
     @property
     def net(self) -> int:
-        """Effect on what the channel owes us: captures in, refunds and payouts out, less fees."""
-        sign = 1 if self.kind is StatementKind.CAPTURE else -1
+        """Effect on what the channel owes us: captures and returns in, refunds and payouts
+        out, less fees."""
+        sign = 1 if self.kind in (StatementKind.CAPTURE, StatementKind.RETURN) else -1
         return sign * self.amount - self.fee
 
 

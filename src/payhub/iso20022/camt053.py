@@ -4,8 +4,9 @@ statement of the money movements it booked, for reconciliation.
 A PayHub statement is one account in one currency over a period: opening and closing booked
 balances and one entry per movement. A movement of ours maps to an entry as:
 
-- kind → `BkTxCd/Prtry/Cd` (capture, refund, payout; issuer PayHub) and the direction
-  `CdtDbtInd` (a capture is a credit, a refund or payout a debit);
+- kind → `BkTxCd/Prtry/Cd` (capture, refund, payout, return; issuer PayHub) and the
+  direction `CdtDbtInd` (a capture or a payout's return is a credit, a refund or payout a
+  debit);
 - amount and currency → `Amt` (a decimal with the currency's own number of places);
 - when it happened → `BookgDt/DtTm` (UTC), its date → `ValDt/Dt`;
 - our request id → `NtryDtls/TxDtls/Refs/EndToEndId` (`NOTPROVIDED` when the channel lost
@@ -72,6 +73,7 @@ _DIRECTION = {
     StatementKind.CAPTURE: CreditDebit.CREDIT,
     StatementKind.REFUND: CreditDebit.DEBIT,
     StatementKind.PAYOUT: CreditDebit.DEBIT,
+    StatementKind.RETURN: CreditDebit.CREDIT,
 }
 
 

@@ -435,15 +435,47 @@ class SimulatedNetwork:
     # -- reconciliation --------------------------------------------------------------------
 
     def statement(self, channel_id: str, start: datetime, end: datetime) -> list[StatementLine]:
-        """Captures and refunds (card channels) or payouts (rails) with
-        `start <= occurred_at < end`, in the order they happened."""
+        """Captures and refunds (card channels) or payouts and their returns (rails) with
+        `start <= occurred_at < end`, in the order they happened (a return only once it
+        has happened)."""
         self.info(channel_id)
         start, end = ensure_utc(start), ensure_utc(end)
-        return [
+        lines = [
             line
             for line in self._lines
             if line.channel_id == channel_id and start <= line.occurred_at < end
         ]
+        returns = self._returns(channel_id, start, min(end, clock.now()))
+        if not returns:
+            return lines
+        return sorted([*lines, *returns], key=lambda line: line.occurred_at)
+
+    def _returns(self, rail_id: str, start: datetime, end: datetime) -> list[StatementLine]:
+        """A rail's returns in `[start, end)`: the beneficiary bank sent the payout back, the
+        money is in again (a line of its own, kind `return`, our request id kept)."""
+        out = []
+        for record in self._records.values():
+            back = record.returned_at
+            if record.channel_id != rail_id or back is None or not start <= back < end:
+                continue
+            view = self._payouts.get(record.channel_ref)
+            if view is None:
+                continue
+            out.append(
+                StatementLine(
+                    channel_id=rail_id,
+                    kind=StatementKind.RETURN,
+                    request_id=record.request_id,
+                    channel_ref=f"{view.ref}-RT",
+                    authorization_ref=None,
+                    payment_id=view.payout_id,
+                    amount=view.amount,
+                    currency=view.currency,
+                    fee=0,
+                    occurred_at=back,
+                )
+            )
+        return out
 
     # -- the truth, for tests and benchmarks -----------------------------------------------
 

@@ -20,6 +20,10 @@ day (UTC), plus the timing breaks earlier statements left open. In one transacti
    `missing_on_statement`; an earlier timing break whose line did not come now becomes
    `missing_on_statement` (the same break, not a second one).
 Each break carries the journal that would correct the ledger (not posted).
+
+A payout rail's statement runs through the same steps: our side is then the payouts the
+rail carried that we recorded paid (by the day they were sent) and the returns we recorded
+(`queries.PAYOUT`), and its breaks' journals are `payout_proposals`'.
 """
 
 from __future__ import annotations
@@ -33,13 +37,14 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 
-from payhub.channels.base import StatementLine
+from payhub.channels.base import ChannelKind, StatementLine
 from payhub.core import clock
 from payhub.core.ids import new_id
 from payhub.db.sql import Row, Sql, table_of
 from payhub.payments.channels import get_channels
 from payhub.settlement.reconciliation import queries
 from payhub.settlement.reconciliation.models import ReconciliationBreak, ReconciliationRun
+from payhub.settlement.reconciliation.payout_proposals import propose_payout
 from payhub.settlement.reconciliation.proposals import propose, signed
 from payhub.settlement.reconciliation.staging import LEFT, STAGE, TWICE, Stage
 
@@ -111,9 +116,44 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
+def _journal(
+    *,
+    rail: bool,
+    break_type: str,
+    channel_id: str,
+    kind: str,
+    currency: str,
+    difference: int,
+    fee: int | None,
+    line: Row | None = None,
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The proposed journal of a break, and a note when the choice needs explaining."""
+    if not rail:
+        journal = propose(
+            break_type=break_type,
+            channel_id=channel_id,
+            currency=currency,
+            difference=difference,
+            fee=fee,
+        )
+        return journal, None
+    return propose_payout(
+        break_type=break_type,
+        rail_id=channel_id,
+        kind=kind,
+        currency=currency,
+        difference=difference,
+        payout_status=(line or {}).get("payout_status"),
+        merchant_id=(line or {}).get("payout_merchant"),
+    )
+
+
 class _Breaks:
-    def __init__(self, run_id: str, channel_id: str, day: date, now: datetime) -> None:
+    def __init__(
+        self, run_id: str, channel_id: str, day: date, now: datetime, *, rail: bool
+    ) -> None:
         self.run_id, self.channel_id, self.day, self.now = run_id, channel_id, day, now
+        self.rail = rail
         self.rows: list[Row] = []
 
     def add(
@@ -139,6 +179,17 @@ class _Breaks:
         else:
             difference = theirs - mine
         fee = int(line["fee"]) if line is not None else None
+        journal, why = _journal(
+            rail=self.rail,
+            break_type=break_type,
+            channel_id=self.channel_id,
+            kind=kind,
+            currency=currency,
+            difference=difference,
+            fee=fee,
+            line=line,
+        )
+        note = "; ".join(n for n in (note, why) if n)[:300] or None
         self.rows.append(
             {
                 "id": new_id("rcb"),
@@ -164,13 +215,7 @@ class _Breaks:
                 "ledger_amount": our_amount,
                 "difference": difference,
                 "occurred_at": occurred_at,
-                "proposed_journal": propose(
-                    break_type=break_type,
-                    channel_id=self.channel_id,
-                    currency=currency,
-                    difference=difference,
-                    fee=fee,
-                ),
+                "proposed_journal": journal,
                 "note": note,
                 "resolution": None,
                 "reason": None,
@@ -202,6 +247,8 @@ async def reconcile(
     start, end = day_bounds(day)
     outcome = Outcome(run_id=run_id)
     laps = _Laps(outcome.phases)
+    rail = _is_rail(channel_id)
+    side = queries.PAYOUT if rail else queries.CARD
     stage = Stage(sql, channel_id, currencies=_currencies_of(channel_id))
     await stage.open()
     try:
@@ -215,7 +262,7 @@ async def reconcile(
         laps.lap("stage")
         await stage.nested(True)  # a few open breaks, found by index
         carried = {
-            r["attempt_id"]: _Ours(
+            (r["attempt_id"], r["kind"]): _Ours(
                 attempt_id=r["attempt_id"],
                 request_id=r["request_id"] or "",
                 kind=r["kind"],
@@ -237,9 +284,7 @@ async def reconcile(
         laps.lap("statement totals")
         # Whole-statement hash joins for a big statement; index probes for a small one.
         await stage.nested(outcome.lines < SMALL_STATEMENT)
-        by_reference = (
-            queries.BY_REFERENCE_POSTGRES if stage.postgres else queries.BY_REFERENCE_SQLITE
-        )
+        by_reference = side.by_reference_postgres if stage.postgres else side.by_reference_sqlite
         lines_left: list[Row] = []
         referenced: list[Row] = []
         ours_left: list[_Ours] = []
@@ -252,7 +297,7 @@ async def reconcile(
         await stage.nested(True)  # a few lines, their attempts found by index
         seen = {r["line_no"] for r in rows}
         for r in await stage.fetch(
-            queries.LISTED_TWICE, times=times, channel=channel_id, start=start, end=end
+            side.listed_twice, times=times, channel=channel_id, start=start, end=end
         ):
             if r["line_no"] not in seen:
                 rows.append(r)
@@ -264,17 +309,18 @@ async def reconcile(
                 lines_left.append(r)
             else:
                 referenced.append(r)
-        earlier = await _earlier_days(stage, lines_left, channel_id, start)
+        earlier = await _earlier_days(stage, side, lines_left, channel_id, start)
         referenced += earlier
         lines_left = [r for r in lines_left if r["attempt_id"] is None]
+        if rail:
+            await _payouts_named(stage, lines_left, channel_id)
         laps.lap("earlier days")
 
-        breaks = _Breaks(run_id, channel_id, day, now)
+        breaks = _Breaks(run_id, channel_id, day, now, rail=rail)
         closed: set[str] = set()
         for m in _numbered(referenced):
-            m["carried_break"] = (
-                carried[m["attempt_id"]].carried_break if m["attempt_id"] in carried else None
-            )
+            was = carried.get((m["attempt_id"], m["kind"]))
+            m["carried_break"] = was.carried_break if was is not None else None
             if not _classify_exception(m, breaks, closed, start):
                 tally.take_away(m)
         for line in lines_left:
@@ -319,7 +365,7 @@ async def reconcile(
         if breaks.rows:
             await sql.run_many(_INSERT_BREAKS, breaks.rows)
         await _close_carried(sql, closed, run_id, now)
-        await _escalate(sql, escalate, run_id, now)
+        await _escalate(sql, escalate, run_id, now, rail=rail)
         outcome.timing_closed = len(closed)
         outcome.escalated = len(escalate)
         counts: dict[str, int] = defaultdict(int)
@@ -334,6 +380,12 @@ async def reconcile(
         await stage.close()
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def _is_rail(channel_id: str) -> bool:
+    """Whether the channel is a payout rail (its statement lists payouts and returns)."""
+    adapter = get_channels().get(channel_id)
+    return adapter is not None and adapter.info.kind is ChannelKind.PAYOUT
 
 
 def _currencies_of(channel_id: str) -> frozenset[str]:
@@ -357,7 +409,7 @@ def _ours(r: Row) -> _Ours:
 
 
 async def _earlier_days(
-    stage: Stage, lines_left: list[Row], channel_id: str, start: datetime
+    stage: Stage, side: queries.Queries, lines_left: list[Row], channel_id: str, start: datetime
 ) -> list[Row]:
     """The lines left that name an attempt of an earlier day, with that attempt."""
     named = [(r["line_no"], r["request_id"], r["kind"]) for r in lines_left if r["request_id"]]
@@ -368,7 +420,7 @@ async def _earlier_days(
     found = []
     by_line = {r["line_no"]: r for r in lines_left}
     for r in await stage.fetch(
-        queries.EARLIER_DAYS,
+        side.earlier_days,
         times=("our_at",),
         channel=channel_id,
         since=start - LOOKBACK,
@@ -380,14 +432,28 @@ async def _earlier_days(
     return found
 
 
+async def _payouts_named(stage: Stage, lines_left: list[Row], channel_id: str) -> None:
+    """A payout rail's lines still unmatched that name one of its payouts (failed, or not
+    yet answered): their payout's state and merchant, for the break's journal. The lines
+    with a reference are in `recon_left` already (`_earlier_days`)."""
+    if not any(r["request_id"] for r in lines_left):
+        return
+    by_line = {r["line_no"]: r for r in lines_left}
+    for r in await stage.fetch(queries.PAYOUTS_NAMED, channel=channel_id):
+        line = by_line.get(r["line_no"])
+        if line is not None:
+            line["payout_status"] = r["payout_status"]
+            line["payout_merchant"] = r["payout_merchant"]
+
+
 def _numbered(referenced: list[Row]) -> list[Row]:
     """Pairs by line order, each with `n`: which line of its attempt it is (a second
-    line for one attempt is a duplicate)."""
-    seen: dict[str, int] = defaultdict(int)
+    line for one attempt is a duplicate; a payout and its return are two movements)."""
+    seen: dict[tuple[str, str], int] = defaultdict(int)
     rows = sorted(referenced, key=lambda r: int(r["line_no"]))
     for r in rows:
-        seen[r["attempt_id"]] += 1
-        r["n"] = seen[r["attempt_id"]]
+        seen[(r["attempt_id"], r["kind"])] += 1
+        r["n"] = seen[(r["attempt_id"], r["kind"])]
     return rows
 
 
@@ -402,8 +468,7 @@ class _Tally:
 
     def add_statement(self, r: Row) -> None:
         cur, kind, amount, fee = r["currency"], r["kind"], int(r["amount"]), int(r["fee"])
-        inflow = amount if kind == "capture" else -amount
-        self.net[cur] = self.net.get(cur, 0) + inflow - fee
+        self.net[cur] = self.net.get(cur, 0) + signed(kind, amount) - fee
         self.count[cur] += int(r["n"])
         self.amount[cur] += signed(kind, amount)
 
@@ -509,16 +574,20 @@ async def _close_carried(sql: Sql, ids: set[str], run_id: str, now: datetime) ->
         await sql.run(_CLOSE, break_id=break_id, by_run=run_id, at=now)
 
 
-async def _escalate(sql: Sql, ids: list[str], run_id: str, now: datetime) -> None:
+async def _escalate(sql: Sql, ids: list[str], run_id: str, now: datetime, *, rail: bool) -> None:
     for break_id in sorted(ids):
         row = await sql.one(_BREAK, break_id=break_id)
         assert row is not None
-        journal = propose(
+        journal, note = _journal(
+            rail=rail,
             break_type="missing_on_statement",
             channel_id=row["channel_id"],
+            kind=row["kind"],
             currency=row["currency"],
             difference=int(row["difference"]),
             fee=None,
         )
-        why = f"not on the next statement either (run {run_id})"
+        why = "; ".join(n for n in (f"not on the next statement either (run {run_id})", note) if n)[
+            :300
+        ]
         await sql.run(_ESCALATE, break_id=break_id, why=why, journal=journal, at=now)

@@ -28,7 +28,8 @@ def fees(channel_id: str) -> str:
 
 
 def signed(kind: str, amount: int) -> int:
-    return -amount if kind == "refund" else amount
+    """Money in (captures, a payout's return) positive; out (refunds, payouts) negative."""
+    return -amount if kind in ("refund", "payout") else amount
 
 
 def propose(
@@ -38,25 +39,31 @@ def propose(
     currency: str,
     difference: int,
     fee: int | None,
+    settles_in: str | None = None,
+    counter: str = SUSPENSE,
 ) -> dict[str, Any] | None:
     """The journal (as stored on the break) or None when there is nothing to post: a
-    timing break clears itself, a zero difference needs no journal."""
+    timing break clears itself, a zero difference needs no journal. `settles_in`: the
+    account the statement's money moves through (default the channel's clearing account);
+    `counter`: the account that takes the difference (default suspense; a write-off
+    replaces it with write-offs)."""
     if break_type in ("timing", "custody_mismatch") or difference == 0:
         return None
-    counter = SUSPENSE
     if break_type == "amount_mismatch" and fee and difference == -fee:
         counter = fees(channel_id)
     amount = abs(difference)
-    debit, credit = (
-        (clearing(channel_id), counter) if difference > 0 else (counter, clearing(channel_id))
-    )
-    return {
+    settles = settles_in or clearing(channel_id)
+    debit, credit = (settles, counter) if difference > 0 else (counter, settles)
+    journal: dict[str, Any] = {
         "postings": [
             {"account": debit, "side": "debit", "amount": amount, "currency": currency},
             {"account": credit, "side": "credit", "amount": amount, "currency": currency},
         ],
         "description": f"Reconciliation: {break_type.replace('_', ' ')} at {channel_id}",
     }
+    if counter not in (SUSPENSE, fees(channel_id)):
+        journal["written_off"] = counter  # the leg a write-off moves to write-offs
+    return journal
 
 
 def journal_for(
@@ -66,11 +73,14 @@ def journal_for(
     with the accounts it needs. Its id is the break's, so posting twice posts once."""
     postings = []
     accounts = []
+    written_off = proposed.get("written_off", SUSPENSE)
     for p in proposed["postings"]:
-        account = WRITE_OFFS if write_off and p["account"] == SUSPENSE else p["account"]
+        account = WRITE_OFFS if write_off and p["account"] == written_off else p["account"]
         postings.append(PostingSpec(account, Side(p["side"]), int(p["amount"]), p["currency"]))
-        # Every account here is debit-normal: clearing and fees are assets/expenses, and the
-        # suspense and write-off accounts hold differences of either sign.
+        # Every account opened here is debit-normal: clearing, custody and fees are
+        # assets/expenses, and the suspense and write-off accounts hold differences of
+        # either sign. (A merchant's balance, in a payout break's journal, exists already:
+        # the payout was held from it; an existing account is kept as it is.)
         accounts.append(AccountSpec(code=account, currency=p["currency"], normal_side=Side.DEBIT))
     kind = "write-off" if write_off else "correction"
     spec = JournalSpec(

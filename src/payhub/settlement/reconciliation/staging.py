@@ -59,7 +59,7 @@ _LINE_COLUMNS = ("line_no", *COLUMNS)
 # its first bad line with no second pass over the good ones.
 _PG_CHECKS = {
     "channel_id": "channel_id = {channel}",
-    "kind": "kind IN ('capture', 'refund', 'payout')",
+    "kind": "kind IN ('capture', 'refund', 'payout', 'return')",
     "request_id": "length(request_id) <= 64",
     "channel_ref": "length(channel_ref) <= 100",
     "authorization_ref": "length(authorization_ref) <= 100",
@@ -71,7 +71,7 @@ _PG_CHECKS = {
 _PG_REQUIRED = ("channel_id", "kind", "amount", "currency", "fee", "occurred_at")
 _PROBLEMS = {
     "channel_id": "the line is for another channel",
-    "kind": "kind must be capture, refund or payout",
+    "kind": "kind must be capture, refund, payout or return",
     "request_id": "a reference is too long",
     "channel_ref": "a reference is too long",
     "authorization_ref": "a reference is too long",

@@ -4,7 +4,7 @@ Layout (UTF-8, comma separated, a header row, one movement per row):
 
     channel_id,kind,request_id,channel_ref,authorization_ref,payment_id,amount,currency,fee,occurred_at
 
-- `kind`: capture | refund | payout.
+- `kind`: capture | refund | payout | return (a payout sent back).
 - `request_id`: our request id as the channel echoes it; empty when the channel lost it.
 - `amount`, `fee`: integer minor units; `amount` positive, `fee` zero or more.
 - `currency`: ISO 4217.
@@ -100,7 +100,7 @@ def parse_rows(rows: Iterable[list[str]], *, channel_id: str) -> Iterator[Statem
             raise _bad(number, f"the line is for channel {channel[:64]!r}, not {channel_id!r}")
         known = _KINDS.get(kind)
         if known is None:
-            raise _bad(number, "kind must be capture, refund or payout")
+            raise _bad(number, "kind must be capture, refund, payout or return")
         valid = currencies.get(currency)
         if valid is None:
             valid = currencies[currency] = get_currency(currency) is not None
