@@ -4,8 +4,10 @@ command line as the card channels."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +18,7 @@ from payhub.channels.base import ChannelAdapter, ChannelResult, ChannelStatus, S
 from payhub.core import clock
 from payhub.core.clock import FrozenClock
 from payhub.db.session import Database
-from payhub.payments.channels import use_channels
+from payhub.payments.channels import get_channels, use_channels
 from payhub.risk.sanctions import screening
 from payhub.settlement.payouts import flow
 from payhub.settlement.payouts import service as payouts
@@ -24,10 +26,11 @@ from payhub.settlement.payouts.config import PayoutConfig, use_config
 from payhub.settlement.payouts.service import PayoutOrder
 from payhub.settlement.reconciliation import service
 from payhub.settlement.reconciliation.engine import DEFAULT_LATE_WINDOW, day_bounds
-from payhub.settlement.reconciliation.injection import Injection, inject
+from payhub.settlement.reconciliation.injection import Injected, Injection, inject
 from payhub.settlement.reconciliation.statements import to_csv
 from tests.api.helpers import assert_error
 from tests.payments.helpers import count_rows
+from tests.processes import fresh_database
 from tests.settlement.payouts.helpers import (
     Party,
     available,
@@ -37,6 +40,7 @@ from tests.settlement.payouts.helpers import (
     rails_world,
 )
 from tests.settlement.reconciliation.helpers import breaks_of, found
+from tests.test_cli import Cli, flat
 
 RAIL = "ibps"
 DAY = date(2031, 3, 10)
@@ -303,3 +307,38 @@ async def _request_id(db: Database, payout_id: str) -> str:
         return (await payouts.get_payout(session, payout_id, merchant_id=None)).request_id
 
     return await db.run_in_transaction(read)
+
+
+def test_the_command_line_reconciles_a_rail(tmp_path: Path) -> None:
+    with fresh_database(tmp_path) as url:
+        cli = Cli(url, tmp_path)
+        cli.run("migrate")
+
+        async def seed() -> Injected:
+            db = Database(url, pool_size=1)
+            try:
+                with clock.use_clock(FrozenClock(START + timedelta(hours=8))) as moment:
+                    assert isinstance(moment, FrozenClock)
+                    party = await open_party(db, "Tofu Works", funds=1_000_000)
+                    for i in range(4):
+                        await _pay(db, party, 3_000 + i)
+                        moment.advance(timedelta(minutes=5))
+                    lines = await _statement(dict(get_channels()), DAY)
+            finally:
+                await db.dispose()
+            return inject(
+                lines,
+                Injection(missing_on_statement=1, missing_in_ledger=1),
+                seed=3,
+                day_end=END,
+                late_window=DEFAULT_LATE_WINDOW,
+            )
+
+        injected = asyncio.run(seed())
+        path = tmp_path / "ibps.csv"
+        path.write_bytes(to_csv(injected.statement))
+        day = DAY.isoformat()
+        out = flat(
+            cli.run("recon", "run", "--channel", RAIL, "--date", day, "--file", str(path)).stdout
+        )
+        assert "missing_in_ledger 1, missing_on_statement 1" in out
