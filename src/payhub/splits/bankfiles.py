@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +29,7 @@ from payhub.core.errors import PayHubError
 from payhub.core.logging import scrub
 from payhub.iso20022 import pain001, pain002
 from payhub.iso20022.pain002 import StatusOutcome
+from payhub.settlement.calendar import BusinessCalendar, load_calendar
 from payhub.settlement.payouts import service as payouts
 from payhub.settlement.payouts.config import get_config as payout_config
 from payhub.settlement.payouts.models import Payout
@@ -278,3 +279,32 @@ async def import_pain002(session: AsyncSession, batch_id: str, data: bytes) -> I
         },
     )
     return done
+
+
+# ------------------------------------------------------------------------------ overdue
+
+
+def overdue_cutoff(now: datetime, days: int, calendar: BusinessCalendar) -> datetime:
+    """File payouts opened before this moment have waited `days` full business days of
+    the partner bank for their status report: the latest business day whose cut-off has
+    passed, stepped back `days` business days, at its cut-off."""
+    day = calendar.last_cutoff_day(now)
+    for _ in range(days):
+        day = calendar.previous_business_day(day)
+    return calendar.cutoff_moment(day)
+
+
+async def overdue_payouts(
+    session: AsyncSession,
+    *,
+    days: int | None = None,
+    calendar: BusinessCalendar | None = None,
+    limit: int = 500,
+) -> list[Payout]:
+    """Bank-file payouts still unanswered after `days` business days
+    (`PAYHUB_PAYOUT_BANK_FILE_OVERDUE_DAYS`): to chase with the bank. They stay in transit:
+    only the bank's status report says whether they were paid."""
+    cutoff = overdue_cutoff(
+        clock.now(), days or payout_config().bank_file_overdue_days, calendar or load_calendar()
+    )
+    return await payouts.overdue_file_payouts(session, sent_before=cutoff, limit=limit)

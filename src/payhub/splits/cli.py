@@ -37,6 +37,7 @@ def _order(data: dict[str, Any]) -> service.BatchOrder:
             platform_commission=service.Cut(**data.get("platform_commission", {})),
             leader_commission=service.Cut(**data.get("leader_commission", {})),
             clawback=data.get("clawback", "proportional"),
+            delivery=data.get("delivery", "rails"),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise refuse(PayHubError("validation_error", param="file", detail=str(exc)[:200])) from None
@@ -97,12 +98,22 @@ def create(
         Path, typer.Argument(help="The batch as JSON (the API's body, with merchant).")
     ],
     run: Annotated[bool, typer.Option(help="Pay it out at once.")] = False,
+    delivery: Annotated[
+        str | None,
+        typer.Option(
+            help="rails (each payout on its rail) or bank_file (the batch's pain.001); "
+            "overrides the file's."
+        ),
+    ] = None,
 ) -> None:
-    """Check and book a batch; with --run, pay it out with a progress bar."""
+    """Check and book a batch; with --run, pay it out with a progress bar (a bank_file
+    batch: its payouts opened for the file, no rail called)."""
     try:
         data = json.loads(file.read_text())
     except (OSError, ValueError) as exc:
         raise refuse(PayHubError("validation_error", param="file", detail=str(exc)[:200])) from None
+    if delivery is not None and isinstance(data, dict):
+        data["delivery"] = delivery
     order = _order(data)
     batch = in_transaction(lambda s: service.create_batch(s, order))
     console.print(f"split batch {batch.id}: {len(order.lines)} receivers booked")
@@ -156,6 +167,32 @@ def list_(limit: Annotated[int, typer.Option(min=1, max=100)] = 20) -> None:
             f"{b['lines_paid']}/{b['lines_total']}",
         )  # fmt: skip
     console.print(table)
+
+
+@splits_app.command("overdue")
+def overdue(
+    days: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=30, help="Business days without a status report (default: the setting)."
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=5000)] = 500,
+) -> None:
+    """Bank-file payouts whose status report is overdue: chase them with the bank (they
+    stay in transit until a report settles them)."""
+    rows = in_transaction(lambda s: bankfiles.overdue_payouts(s, days=days, limit=limit))
+    table = Table("payout", "batch", "receiver", "amount", "in the file since")
+    for row in rows:
+        table.add_row(
+            row.id,
+            row.split_batch_id or "",
+            row.merchant_id,
+            Money(row.amount, row.currency).format(),
+            row.sent_at.isoformat() if row.sent_at else "",
+        )
+    console.print(table)
+    console.print(f"{len(rows)} bank-file payouts overdue")
 
 
 @splits_app.command("export-pain001")

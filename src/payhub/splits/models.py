@@ -11,6 +11,9 @@ from payhub.db.base import Base
 
 LINE_STATUSES = ("pending", "paid", "failed")
 CLAWBACK_MODES = ("proportional", "leader_only")
+# How the receivers' payouts reach the bank: one rail call each, or the partner bank's
+# credit transfer file (pain.001) answered by its status report (pain.002).
+DELIVERIES = ("rails", "bank_file")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -23,6 +26,7 @@ class SplitBatch(Base):
     __tablename__ = "split_batches"
     __table_args__ = (
         CheckConstraint(_in("clawback", CLAWBACK_MODES), name="clawback"),
+        CheckConstraint(_in("delivery", DELIVERIES), name="delivery"),
         CheckConstraint(
             "distributed + platform_commission + leader_commission <= net_collected",
             name="never_over",
@@ -40,6 +44,7 @@ class SplitBatch(Base):
     leader_commission: Mapped[int]
     clawback: Mapped[str] = mapped_column(String(16))
     clawed_back: Mapped[int]
+    delivery: Mapped[str] = mapped_column(String(10), server_default="rails")
     journal_id: Mapped[str] = mapped_column(String(60))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -63,6 +63,7 @@ async def create_split_batch(body: SplitBatchIn, uow: WriteWork) -> Response:
         platform_commission=_cut(body.platform_commission),
         leader_commission=_cut(body.leader_commission),
         clawback=body.clawback,
+        delivery=body.delivery,
     )
 
     async def work(session: AsyncSession) -> tuple[BaseModel, int]:

@@ -39,3 +39,8 @@ class SplitBatchIn(StrictModel):
     platform_commission: CutIn = Field(default_factory=CutIn)
     leader_commission: CutIn = Field(default_factory=CutIn)
     clawback: Literal["proportional", "leader_only"] = "proportional"
+    delivery: Literal["rails", "bank_file"] = Field(
+        default="rails",
+        description="`rails`: each payout sent on its rail; `bank_file`: the payouts wait, in "
+        "transit, for the batch's pain.001 file and are settled by the bank's pain.002.",
+    )

@@ -37,7 +37,7 @@ from payhub.payments import service as payments
 from payhub.settlement.payouts import bulk
 from payhub.settlement.payouts import service as payouts
 from payhub.settlement.payouts.models import Payee, Payout
-from payhub.splits.models import CLAWBACK_MODES, SplitBatch, SplitCover, SplitLine
+from payhub.splits.models import CLAWBACK_MODES, DELIVERIES, SplitBatch, SplitCover, SplitLine
 
 # The most receivers and payments one batch may name.
 MAX_LINES = 20_000
@@ -73,6 +73,7 @@ class BatchOrder:
     platform_commission: Cut = Cut()
     leader_commission: Cut = Cut()
     clawback: str = "proportional"
+    delivery: str = "rails"
 
 
 def _share(net: int, bps: int) -> int:
@@ -325,6 +326,8 @@ async def create_batch(session: AsyncSession, order: BatchOrder) -> SplitBatch:
     currency = check_currency(order.currency)
     if order.clawback not in CLAWBACK_MODES:
         raise PayHubError("validation_error", param="clawback", detail=" or ".join(CLAWBACK_MODES))
+    if order.delivery not in DELIVERIES:
+        raise PayHubError("validation_error", param="delivery", detail=" or ".join(DELIVERIES))
     if order.round is not None and not 1 <= len(order.round) <= 64:
         raise PayHubError("validation_error", param="round", detail="1 to 64 characters")
     await merchants.require_active_merchant(session, order.merchant_id)
@@ -349,6 +352,7 @@ async def create_batch(session: AsyncSession, order: BatchOrder) -> SplitBatch:
         leader_commission=leader_cut,
         clawback=order.clawback,
         clawed_back=0,
+        delivery=order.delivery,
         journal_id=f"{batch_id}:0",
         created_at=now,
         updated_at=now,
@@ -436,6 +440,7 @@ def batch_object(batch: SplitBatch, counts: dict[str, int]) -> dict[str, Any]:
         "leader_commission": batch.leader_commission,
         "clawback": batch.clawback,
         "clawed_back": batch.clawed_back,
+        "delivery": batch.delivery,
         "lines_total": sum(counts.values()),
         "lines_pending": counts["pending"],
         "lines_paid": counts["paid"],
@@ -580,7 +585,8 @@ async def open_and_start(session: AsyncSession, batch_id: str, *, limit: int) ->
     """Claim up to `limit` pending lines without a payout (under their locks: other runners
     skip them), make their payouts (standard, from each receiver's available balance to
     its bank account) and mark them `in_transit`, all in this transaction, which the
-    caller commits before any rail hears of them. A line whose payout is refused fails
+    caller commits before any rail hears of them (a `bank_file` batch's payouts are for
+    its credit transfer file: no call at all). A line whose payout is refused fails
     with the refusal's code (its money stays in the receiver's available balance; it may
     be retried)."""
     lines = (await session.execute(_CLAIM, {"batch": batch_id, "limit": limit})).all()
@@ -600,6 +606,7 @@ async def open_and_start(session: AsyncSession, batch_id: str, *, limit: int) ->
             )
             for line in lines
         ],
+        by_file=batch.delivery == "bank_file",
     )
     now = clock.now()
     await session.execute(

@@ -26,14 +26,29 @@ def _reason(raw_code: str | None) -> str:
     return _REASONS.get(raw_code or "", "MS03")
 
 
-def answer_pain001(network: SimulatedNetwork, data: bytes, *, default_rail: str) -> bytes:
+def answer_pain001(
+    network: SimulatedNetwork,
+    data: bytes,
+    *,
+    default_rail: str,
+    partner_bank: str | None = None,
+    partner_rail: str = "partner_internal",
+) -> bytes:
     """Execute the file's transfers and report on each: `ACSC` paid, `RJCT` with a reason
-    code refused, `PDNG` when the rail has not acted on it (the request never arrived)."""
+    code refused, `PDNG` when the rail has not acted on it (the request never arrived).
+    A transfer naming no rail of the network (a payout sent only by file) is routed as the
+    bank would: in-house (`partner_rail`) to an account at `partner_bank`, else
+    `default_rail`."""
     batch = pain001.read(data)
     rails = set(network.scenario.rail_ids)
     statuses = []
     for transfer in batch.transfers:
-        rail = transfer.local_instrument if transfer.local_instrument in rails else default_rail
+        if transfer.local_instrument in rails:
+            rail = transfer.local_instrument
+        elif partner_bank is not None and transfer.creditor_bank_code == partner_bank:
+            rail = partner_rail
+        else:
+            rail = default_rail
         request_id = transfer.instruction_id or transfer.end_to_end_id
         network.payout(
             rail,

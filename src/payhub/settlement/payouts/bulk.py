@@ -37,6 +37,7 @@ from payhub.settlement.payouts import rails
 from payhub.settlement.payouts.config import PayoutConfig, get_config
 from payhub.settlement.payouts.models import Payee, Payout
 from payhub.settlement.payouts.service import (
+    BANK_FILE_RAIL,
     PayoutOrder,
     RailCall,
     available_account,
@@ -162,12 +163,20 @@ def _check(order: BulkOrder, payee: Payee | None) -> PayHubError | None:
 
 
 async def open_and_start(
-    session: AsyncSession, orders: Sequence[BulkOrder], *, config: PayoutConfig | None = None
+    session: AsyncSession,
+    orders: Sequence[BulkOrder],
+    *,
+    config: PayoutConfig | None = None,
+    by_file: bool = False,
 ) -> dict[str, Opened]:
     """Make the payouts of `orders` (standard, no fee) and mark them `in_transit`, in the
     caller's transaction; per order key what became of it. A refusal (the payee, the rail,
     a sanctions hit found now, the receiver's balance short) writes nothing for that
-    order and leaves the others. The caller commits, then sends the calls."""
+    order and leaves the others. The caller commits, then sends the calls.
+
+    `by_file`: the payouts go to the bank in a credit transfer file, not on a rail: they
+    take the `bank_file` rail (no plan, no call, no account revealed) and wait, in
+    transit, for the bank's status report."""
     config = config or get_config()
     now = clock.now()
     payees = await _payees(session, [o.payee_id for o in orders])
@@ -179,6 +188,9 @@ async def open_and_start(
         error = _check(order, payee)
         if error is not None or payee is None:
             out[order.key] = Opened(error=error)
+            continue
+        if by_file:
+            ready.append((order, payee, BANK_FILE_RAIL))
             continue
         try:
             plan = rails.plan(
@@ -246,6 +258,10 @@ async def open_and_start(
     await events.emit_many(
         session, created + [("payout.in_transit", r.merchant_id, payout_object(r)) for r in rows]
     )
+    if by_file:
+        for order, _, row in made:
+            out[order.key] = Opened(row.id)
+        return out
     revealed = await vault.reveal_bank_accounts(session, [p.bank_account for _, p, _ in made])
     for order, payee, row in made:
         call = RailCall(row.id, row.rail, rail_request(row, revealed[payee.bank_account]))

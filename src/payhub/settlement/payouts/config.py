@@ -37,6 +37,9 @@ class PayoutConfig(BaseSettings):
     penny_drop_amount: int = Field(default=1, gt=0)
     # A payout sent and still unanswered this long is asked about (`payouts.resolve`).
     resolve_after_s: float = Field(default=60.0, ge=0.0)
+    # A bank-file payout whose status report has not come after this many business days
+    # (the partner bank's calendar) is listed as overdue (`payhub splits overdue`).
+    bank_file_overdue_days: int = Field(default=2, ge=1, le=30)
     # Paid payouts are asked whether the bank sent them back for this long after payment.
     return_window_s: float = Field(default=3 * 86_400.0, ge=0.0)
     return_check_every_s: float = Field(default=3_600.0, ge=0.0)

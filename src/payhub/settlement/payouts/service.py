@@ -12,6 +12,10 @@ A payout is two transactions with the rail's call between them, never inside one
 A paid payout the bank sends back later becomes `returned`: its amount is credited back to
 the merchant's available balance. States only move forward.
 
+A payout on the `bank_file` rail (`BANK_FILE_RAIL`) is delivered in the partner bank's
+credit transfer file instead of a rail call: no adapter hears of it, so the dispatcher, the
+resolver and the return checks leave it alone; only the bank's status report answers it.
+
 Steps never commit; callers run them in `Database.run_in_transaction`.
 """
 
@@ -46,6 +50,8 @@ from payhub.vault.service import BANK_ACCOUNT_PREFIX
 PAYOUT_DAY = timezone(timedelta(hours=8))
 # Payouts whose amounts count against a daily limit.
 _COUNTED = ("pending", "in_transit", "paid")
+# The marker rail of payouts delivered in a bank file: no adapter, answered by a status report.
+BANK_FILE_RAIL = "bank_file"
 # The states a payout may move to from each state (forward only).
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "pending": ("in_transit", "failed"),
@@ -717,7 +723,11 @@ async def due_payouts(session: AsyncSession, *, limit: int) -> list[str]:
     """Pending payouts whose time has come, oldest first."""
     query = (
         select(Payout.id)
-        .where(Payout.status == "pending", Payout.not_before <= clock.now())
+        .where(
+            Payout.status == "pending",
+            Payout.not_before <= clock.now(),
+            Payout.rail != BANK_FILE_RAIL,
+        )
         .order_by(Payout.not_before, Payout.id)
         .limit(limit)
     )
@@ -728,11 +738,13 @@ async def unresolved_payouts(
     session: AsyncSession, *, grace: timedelta, limit: int
 ) -> list[tuple[str, str, str]]:
     """(payout, rail, request id) of payouts in transit whose answer was lost, timed out, or
-    never recorded (sent longer ago than any rail takes)."""
+    never recorded (sent longer ago than any rail takes). A bank-file payout is no rail's
+    to answer: its status report does (`overdue_file_payouts` lists the late ones)."""
     query = (
         select(Payout.id, Payout.rail, Payout.request_id)
         .where(
             Payout.status == "in_transit",
+            Payout.rail != BANK_FILE_RAIL,
             or_(
                 Payout.last_answer.in_(("timeout", "lost")),
                 Payout.sent_at <= clock.now() - grace,
@@ -753,6 +765,7 @@ async def return_candidates(
         select(Payout.id, Payout.rail, Payout.request_id)
         .where(
             Payout.status == "paid",
+            Payout.rail != BANK_FILE_RAIL,
             Payout.paid_at >= now - window,
             or_(Payout.return_checked_at.is_(None), Payout.return_checked_at <= now - every),
         )
@@ -760,3 +773,22 @@ async def return_candidates(
         .limit(limit)
     )
     return [(r[0], r[1], r[2]) for r in (await session.execute(query)).all()]
+
+
+async def overdue_file_payouts(
+    session: AsyncSession, *, sent_before: datetime, limit: int
+) -> list[Payout]:
+    """Bank-file payouts still in transit that were put in a file before `sent_before`:
+    the bank owes their status report. Listed for an operator to chase, never failed here
+    (the bank may still have paid them)."""
+    query = (
+        select(Payout)
+        .where(
+            Payout.status == "in_transit",
+            Payout.rail == BANK_FILE_RAIL,
+            Payout.sent_at < sent_before,
+        )
+        .order_by(Payout.sent_at, Payout.id)
+        .limit(limit)
+    )
+    return list((await session.execute(query)).scalars().all())
