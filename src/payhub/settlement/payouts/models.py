@@ -66,6 +66,9 @@ class Payout(Base):
         Index("ix_payouts_payee_id_created_at", "payee_id", "created_at"),
         Index("ix_payouts_split_batch_id", "split_batch_id"),
         Index("ix_payouts_group_id", "group_id"),
+        # A rail's daily reconciliation reads its payouts by day sent and by day returned.
+        Index("ix_payouts_rail_sent_at", "rail", "sent_at"),
+        Index("ix_payouts_rail_returned_at", "rail", "returned_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
