@@ -105,8 +105,12 @@ async def _split_edges(
     if not batch_id:
         return []
     edges = []
-    for line in await splits.get_lines(session, str(batch_id)):
-        _, bound_at, _ = await _payee(session, line.payee_id)
+    lines = await splits.get_lines(session, str(batch_id))
+    # One read for every receiver's binding time: a batch may have thousands of lines.
+    bound = await payouts.payees_bound_at(session, [line.payee_id for line in lines])
+    for line in lines:
+        when = bound.get(line.payee_id)
+        bound_at = _utc(when) if when is not None else None
         edges.append(
             Transaction(
                 id=line.id,

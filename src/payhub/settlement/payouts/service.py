@@ -302,6 +302,16 @@ async def get_payee(
     return row
 
 
+async def payees_bound_at(session: AsyncSession, payee_ids: list[str]) -> dict[str, datetime]:
+    """When each of these payees was bound, in one read (a split batch's receivers)."""
+    bound: dict[str, datetime] = {}
+    unique = sorted(set(payee_ids))
+    for start in range(0, len(unique), 1000):  # under every server's bound-parameter cap
+        query = select(Payee.id, Payee.created_at).where(Payee.id.in_(unique[start : start + 1000]))
+        bound.update({row.id: row.created_at for row in await session.execute(query)})
+    return bound
+
+
 async def list_payees(
     session: AsyncSession,
     *,
