@@ -46,6 +46,7 @@ from payhub.settlement.payouts.service import (
     hot_shards,
     in_transit_account,
     move,
+    new_payout,
     payout_object,
     rail_request,
 )
@@ -280,8 +281,8 @@ def _order_of(order: BulkOrder) -> PayoutOrder:
 
 
 def _new_row(order: BulkOrder, payee: Payee, rail: str, payout_id: str, now: datetime) -> Payout:
-    return Payout(
-        id=payout_id,
+    return new_payout(
+        payout_id=payout_id,
         merchant_id=order.merchant_id,
         payee_id=payee.id,
         amount=order.amount,
@@ -289,24 +290,10 @@ def _new_row(order: BulkOrder, payee: Payee, rail: str, payout_id: str, now: dat
         currency=order.currency,
         rail=rail,
         instant=False,
-        status="pending",
-        request_id=new_id("req"),
-        hold_id=f"{payout_id}:hold",
-        rail_ref=None,
-        last_answer=None,
-        raw_code=None,
-        failure_code=None,
-        failure_message=None,
         group_id=None,
         split_batch_id=order.split_batch_id,
         not_before=now,
-        created_at=now,
-        updated_at=now,
-        sent_at=None,
-        paid_at=None,
-        failed_at=None,
-        returned_at=None,
-        return_checked_at=None,
+        now=now,
     )
 
 

@@ -302,6 +302,52 @@ async def get_payee(
     return row
 
 
+def new_payout(
+    *,
+    payout_id: str,
+    merchant_id: str,
+    payee_id: str,
+    amount: int,
+    fee: int,
+    currency: str,
+    rail: str,
+    instant: bool,
+    group_id: str | None,
+    split_batch_id: str | None,
+    not_before: datetime,
+    now: datetime,
+) -> Payout:
+    """A payout row as made, `pending` with our request id and its hold's id."""
+    return Payout(
+        id=payout_id,
+        merchant_id=merchant_id,
+        payee_id=payee_id,
+        amount=amount,
+        fee=fee,
+        currency=currency,
+        rail=rail,
+        instant=instant,
+        status="pending",
+        request_id=new_id("req"),
+        hold_id=f"{payout_id}:hold",
+        rail_ref=None,
+        last_answer=None,
+        raw_code=None,
+        failure_code=None,
+        failure_message=None,
+        group_id=group_id,
+        split_batch_id=split_batch_id,
+        not_before=not_before,
+        created_at=now,
+        updated_at=now,
+        sent_at=None,
+        paid_at=None,
+        failed_at=None,
+        returned_at=None,
+        return_checked_at=None,
+    )
+
+
 async def payees_bound_at(session: AsyncSession, payee_ids: list[str]) -> dict[str, datetime]:
     """When each of these payees was bound, in one read (a split batch's receivers)."""
     bound: dict[str, datetime] = {}
@@ -475,8 +521,8 @@ async def _create(
     for rail, part in plan.parts:
         fee = instant_fee(part, config) if order.instant else 0
         payout_id = new_id("po")
-        row = Payout(
-            id=payout_id,
+        row = new_payout(
+            payout_id=payout_id,
             merchant_id=order.merchant_id,
             payee_id=payee.id,
             amount=part,
@@ -484,24 +530,10 @@ async def _create(
             currency=currency,
             rail=rail,
             instant=order.instant,
-            status="pending",
-            request_id=new_id("req"),
-            hold_id=f"{payout_id}:hold",
-            rail_ref=None,
-            last_answer=None,
-            raw_code=None,
-            failure_code=None,
-            failure_message=None,
             group_id=group,
             split_batch_id=order.split_batch_id,
             not_before=plan.not_before,
-            created_at=now,
-            updated_at=now,
-            sent_at=None,
-            paid_at=None,
-            failed_at=None,
-            returned_at=None,
-            return_checked_at=None,
+            now=now,
         )
         available = available_account(order.merchant_id, currency)
         in_transit = in_transit_account(rail, currency, hot_shards(session))
